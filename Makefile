@@ -1,0 +1,29 @@
+# unkd: PGXS build (make && make install && make installcheck)
+EXTENSION = unkd
+EXTVERSION = 0.1.0
+
+MODULE_big = unkd
+OBJS = \
+	src/input.o \
+	src/model_store.o \
+	src/popularity.o \
+	src/split.o \
+	src/synthetic.o \
+	src/topk.o \
+	src/unkd.o
+
+DATA = unkd--$(EXTVERSION).sql
+PGFILEDESC = "unkd - recommender with unbiased knowledge distillation"
+
+# pg_regress suite: every sql/*.sql, in name order
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=unkd
+
+# Relaxed floating point lets gcc vectorise the dot-product and SGD loops
+# (as pgvector does); results stay deterministic for one build.
+OPTFLAGS ?= -march=native
+PG_CFLAGS += $(OPTFLAGS) -ftree-vectorize -fassociative-math -fno-signed-zeros -fno-trapping-math -ffp-contract=fast -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

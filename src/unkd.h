@@ -1,0 +1,131 @@
+/*
+ * unkd.h
+ *	  Shared declarations of the unkd extension: the dense interaction data
+ *	  every algorithm works on, popularity strata, model storage and limits.
+ *
+ * Conventions: users and items are mapped to dense indices 0..n-1 in
+ * ascending order of their 64-bit ids, so every result is independent of the
+ * physical order of the input table. Embeddings are row-major float arrays
+ * (row = user or item, dim floats per row).
+ */
+#ifndef UNKD_H
+#define UNKD_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#if PG_VERSION_NUM < 150000
+#error "unkd requires PostgreSQL 15 or later"
+#endif
+
+#define UNKD_MAX_GROUPS		1000
+#define UNKD_MAX_DIM		1024
+#define UNKD_MAX_K			100000
+#define UNKD_FETCH_BATCH	10000
+
+/* Opaque 64-bit id -> dense index hash map (input.c) */
+typedef struct UnkdIdMap UnkdIdMap;
+
+/*
+ * Distinct (user, item) interactions in CSR form, user -> ascending items.
+ */
+typedef struct UnkdInteractions
+{
+	int32		n_users;
+	int32		n_items;
+	int64		n_pairs;		/* distinct (user, item) pairs */
+	int64		n_rows;			/* rows read, duplicates included */
+	int64		n_null;			/* rows skipped for a NULL id */
+	int64	   *user_ids;		/* [n_users] external ids, ascending */
+	int64	   *item_ids;		/* [n_items] external ids, ascending */
+	int64	   *user_start;		/* [n_users + 1] offsets into user_items */
+	int32	   *user_items;		/* [n_pairs] item indices, ascending per user */
+	int64	   *item_pop;		/* [n_items] distinct users per item */
+	UnkdIdMap  *user_map;
+	UnkdIdMap  *item_map;
+} UnkdInteractions;
+
+/* input.c: reading user tables through SPI */
+typedef void (*UnkdRowCallback) (void *arg, Datum *values, bool *nulls);
+
+extern char *UnkdRelationName(Oid relid);
+extern void UnkdCheckIdColumn(Oid relid, const char *column);
+extern void UnkdCheckScoreColumn(Oid relid, const char *column);
+extern void UnkdScanRelation(Oid relid, int ncolumns, const char *const *columns,
+							 const char *const *casts, UnkdRowCallback callback,
+							 void *arg);
+extern UnkdInteractions *UnkdReadInteractions(Oid relid, const char *user_column,
+											  const char *item_column);
+extern int32 UnkdLookupUser(const UnkdInteractions *data, int64 user_id);
+extern int32 UnkdLookupItem(const UnkdInteractions *data, int64 item_id);
+extern bool UnkdUserHasItem(const UnkdInteractions *data, int32 user, int32 item);
+extern UnkdIdMap *UnkdBuildIdMap(const int64 *ids, int32 n);
+extern int32 UnkdIdMapLookup(const UnkdIdMap *map, int64 id);
+extern void UnkdCheckMemoryBudget(double bytes, const char *what);
+extern void *UnkdAllocHuge(Size count, Size size);
+
+/* popularity.c: popularity strata of METHOD.md section 3 */
+extern int	UnkdComputeStrata(const int64 *popularity, int32 n_items, int n_groups,
+							  int64 *bounds);
+extern int	UnkdGroupOf(int64 popularity, const int64 *bounds, int n_strata);
+extern void UnkdCheckGroups(int n_groups);
+
+/* topk.c: scoring and ranking kernels shared by recommend, evaluate, training */
+
+/* A bounded top-k selection: best k (score desc, item index asc) */
+typedef struct UnkdTopK
+{
+	int			k;
+	int			count;
+	float	   *scores;			/* [k] heap, worst at [0] */
+	int32	   *items;			/* [k] */
+} UnkdTopK;
+
+extern void UnkdScoreItems(const float *user_vec, const float *item_emb,
+						   int32 n_items, int32 dim, float *scores);
+extern void UnkdTopKInit(UnkdTopK *topk, int k);
+extern void UnkdTopKReset(UnkdTopK *topk);
+extern void UnkdTopKAdd(UnkdTopK *topk, int32 item, float score);
+extern int	UnkdTopKSorted(UnkdTopK *topk, int32 *items, float *scores);
+extern int	UnkdRankUser(const float *scores, int32 n_items, const int32 *excluded,
+						 int64 n_excluded, UnkdTopK *topk, int32 *items,
+						 float *out_scores);
+extern void UnkdUserMetrics(const int32 *ranked, int n_ranked, int k,
+							const int32 *test_items, int n_test,
+							double *recall, double *precision, double *ndcg);
+
+/* model_store.c: the model registry and its embeddings */
+
+/*
+ * A trained model in memory. Rows of user_emb and item_emb follow the
+ * ascending order of user_ids and item_ids.
+ */
+typedef struct UnkdModel
+{
+	int64		version_id;		/* unkd.models.version_id, new per version */
+	char	   *name;
+	char	   *kind;			/* 'teacher' or 'student' */
+	char	   *method;			/* 'bpr', 'kd' or 'unkd' */
+	int32		dim;
+	int32		n_users;
+	int32		n_items;
+	int64	   *user_ids;		/* NULL when users were not loaded */
+	float	   *user_emb;
+	int64	   *item_ids;
+	float	   *item_emb;
+	int64	   *item_pop;		/* training popularity per item */
+	int			n_strata;
+	int64	   *strata;
+	char	   *interactions;	/* quoted qualified name of the training table */
+	char	   *user_column;
+	char	   *item_column;
+} UnkdModel;
+
+extern UnkdModel *UnkdLoadModel(const char *name, bool with_users);
+extern int64 UnkdModelVersion(const char *name);
+extern Datum UnkdSaveModel(const UnkdModel *model, const char *params_json,
+						   const char *metrics_json, double train_seconds);
+extern char *UnkdDeployedModelName(void);
+
+#endif							/* UNKD_H */

@@ -1,0 +1,139 @@
+/* unkd--0.1.0.sql: install script of the unkd extension */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION unkd" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- Popularity strata
+------------------------------------------------------------------------------
+
+CREATE FUNCTION unkd.popularity_strata_transfn(internal, bigint, integer)
+RETURNS internal
+AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE FUNCTION unkd.popularity_strata_combinefn(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE FUNCTION unkd.popularity_strata_serialfn(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+
+CREATE FUNCTION unkd.popularity_strata_deserialfn(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+
+CREATE FUNCTION unkd.popularity_strata_finalfn(internal, bigint, integer)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE AGGREGATE unkd.popularity_strata(item_id bigint, n_groups integer) (
+	SFUNC = unkd.popularity_strata_transfn,
+	STYPE = internal,
+	FINALFUNC = unkd.popularity_strata_finalfn,
+	FINALFUNC_EXTRA,
+	COMBINEFUNC = unkd.popularity_strata_combinefn,
+	SERIALFUNC = unkd.popularity_strata_serialfn,
+	DESERIALFUNC = unkd.popularity_strata_deserialfn,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE unkd.popularity_strata(bigint, integer) IS
+'popularity lower bound of each of n_groups equal-mass item groups, most popular first (each row counts once)';
+
+CREATE FUNCTION unkd.popularity_groups(
+	interactions regclass,
+	n_groups integer DEFAULT 4,
+	item_column text DEFAULT 'item_id',
+	user_column text DEFAULT 'user_id')
+RETURNS TABLE(item_id bigint, popularity bigint, group_id integer)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT;
+
+COMMENT ON FUNCTION unkd.popularity_groups(regclass, integer, text, text) IS
+'every item of an interactions table with its popularity (distinct users) and popularity group (0 = most popular)';
+
+------------------------------------------------------------------------------
+-- Data helpers
+------------------------------------------------------------------------------
+
+CREATE FUNCTION unkd.synthetic_interactions(
+	n_users integer,
+	n_items integer,
+	per_user integer,
+	skew double precision DEFAULT 1.0,
+	seed bigint DEFAULT 0)
+RETURNS TABLE(user_id bigint, item_id bigint)
+AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION unkd.synthetic_interactions(integer, integer, integer, double precision, bigint) IS
+'deterministic long-tailed implicit feedback with latent user tastes, for demos and tests';
+
+CREATE FUNCTION unkd.split(
+	interactions regclass,
+	test_fraction double precision DEFAULT 0.2,
+	seed bigint DEFAULT 0,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id')
+RETURNS TABLE(user_id bigint, item_id bigint, is_test boolean)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT;
+
+COMMENT ON FUNCTION unkd.split(regclass, double precision, bigint, text, text) IS
+'per-user random train/test split of the distinct interactions, deterministic for a seed';
+
+------------------------------------------------------------------------------
+-- Model registry
+------------------------------------------------------------------------------
+
+CREATE SEQUENCE unkd.model_version_seq;
+
+CREATE TABLE unkd.models (
+	name			text PRIMARY KEY,
+	version_id		bigint NOT NULL UNIQUE DEFAULT pg_catalog.nextval('unkd.model_version_seq'),
+	version			integer NOT NULL DEFAULT 1,
+	kind			text NOT NULL CHECK (kind IN ('teacher', 'student')),
+	method			text NOT NULL CHECK (method IN ('bpr', 'kd', 'unkd')),
+	dim				integer NOT NULL CHECK (dim > 0),
+	n_users			integer NOT NULL,
+	n_items			integer NOT NULL,
+	n_interactions	bigint NOT NULL,
+	strata			bigint[] NOT NULL,
+	interactions	text NOT NULL,
+	user_column		text NOT NULL,
+	item_column		text NOT NULL,
+	params			jsonb NOT NULL DEFAULT '{}',
+	metrics			jsonb NOT NULL DEFAULT '{}',
+	deployed		boolean NOT NULL DEFAULT false,
+	trained_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	train_seconds	double precision
+);
+
+CREATE UNIQUE INDEX models_one_deployed ON unkd.models (deployed) WHERE deployed;
+
+COMMENT ON TABLE unkd.models IS 'one row per model: its current version, parameters and metrics';
+COMMENT ON COLUMN unkd.models.version_id IS 'identifies the current version; a new value at every retraining';
+COMMENT ON COLUMN unkd.models.version IS 'number of times this name has been trained';
+COMMENT ON COLUMN unkd.models.interactions IS 'the training interactions relation, as a qualified name; recommend() excludes what a user has there';
+COMMENT ON COLUMN unkd.models.strata IS 'popularity lower bounds of the training popularity groups';
+COMMENT ON COLUMN unkd.models.deployed IS 'true for the model recommend() uses when none is named';
+
+CREATE TABLE unkd.user_embeddings (
+	model		text NOT NULL REFERENCES unkd.models (name) ON DELETE CASCADE ON UPDATE CASCADE,
+	user_id		bigint NOT NULL,
+	embedding	real[] NOT NULL,
+	PRIMARY KEY (model, user_id)
+);
+
+COMMENT ON TABLE unkd.user_embeddings IS 'user vectors of the current version of each model (model = unkd.models.name)';
+
+CREATE TABLE unkd.item_embeddings (
+	model		text NOT NULL REFERENCES unkd.models (name) ON DELETE CASCADE ON UPDATE CASCADE,
+	item_id		bigint NOT NULL,
+	popularity	bigint NOT NULL,
+	embedding	real[] NOT NULL,
+	PRIMARY KEY (model, item_id)
+);
+
+COMMENT ON TABLE unkd.item_embeddings IS 'item vectors and training popularity of the current version of each model (model = unkd.models.name)';
+
+GRANT USAGE ON SCHEMA unkd TO PUBLIC;
+GRANT SELECT ON unkd.models, unkd.user_embeddings, unkd.item_embeddings TO PUBLIC;
