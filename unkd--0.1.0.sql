@@ -137,3 +137,31 @@ COMMENT ON TABLE unkd.item_embeddings IS 'item vectors and training popularity o
 
 GRANT USAGE ON SCHEMA unkd TO PUBLIC;
 GRANT SELECT ON unkd.models, unkd.user_embeddings, unkd.item_embeddings TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Serving and evaluation
+------------------------------------------------------------------------------
+
+CREATE FUNCTION unkd.recommend(
+	user_id bigint,
+	k integer DEFAULT 10,
+	model text DEFAULT NULL)
+RETURNS TABLE(item_id bigint, score real, rank integer)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION unkd.recommend(bigint, integer, text) IS
+'exact top-k unseen items of a user by inner product, best first (model NULL = the deployed model; a user the model has not seen gets the most popular unseen items, score = popularity)';
+
+CREATE FUNCTION unkd.evaluate(
+	model text,
+	test regclass,
+	k integer DEFAULT 20,
+	n_groups integer DEFAULT 4,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id')
+RETURNS TABLE(group_id integer, users bigint, recall double precision,
+			  "precision" double precision, ndcg double precision, share double precision)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT ROWS 5;
+
+COMMENT ON FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text) IS
+'full-ranking recall, precision and NDCG at k of a model on a test table, with recall and top-k share per training popularity group (group_id NULL = overall)';

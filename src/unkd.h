@@ -95,6 +95,12 @@ extern void UnkdUserMetrics(const int32 *ranked, int n_ranked, int k,
 							const int32 *test_items, int n_test,
 							double *recall, double *precision, double *ndcg);
 
+/* recommend.c: serving; the popularity ranking of users a model has not seen */
+extern void UnkdPopularityOrder(const int64 *item_pop, int32 n_items, int32 *order);
+extern int	UnkdRankByPopularity(const int32 *order, const int64 *item_pop, int32 n_items,
+								 const int32 *excluded, int64 n_excluded, int k,
+								 int32 *items, float *scores);
+
 /* model_store.c: the model registry and its embeddings */
 
 /*

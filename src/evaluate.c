@@ -1,0 +1,334 @@
+/*
+ * evaluate.c
+ *	  unkd.evaluate(): full-ranking evaluation with popularity-group metrics
+ *	  (spec/METHOD.md section 7).
+ *
+ * Every test user is ranked against the whole catalogue of the model, minus
+ * the user's items in the model's training interactions table as it is now.
+ * Test items outside the catalogue cannot be recommended: they stay in the
+ * user's held-out set, so they count as misses, and they belong to the last
+ * (least popular) group, as any item of training popularity 0 does.
+ */
+#include "unkd.h"
+
+#include <math.h>
+
+#include "catalog/namespace.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/regproc.h"
+
+PG_FUNCTION_INFO_V1(evaluate);
+
+/* Everything the per-user loop reads, in model item indices */
+typedef struct EvalData
+{
+	UnkdModel  *model;
+	UnkdInteractions *train;
+	UnkdInteractions *test;
+	int			k;
+	int			n_strata;
+	int64	   *bounds;			/* [n_strata] */
+	int32	   *item_group;		/* [n_items] group of each model item */
+	int32	   *train_to_model;	/* [train->n_items] model index or -1 */
+	int32	   *test_to_model;	/* [test->n_items] model index or -1 */
+	int32	   *by_popularity;	/* [n_items] ranking of unknown users */
+	UnkdIdMap  *user_map;		/* model user id -> model user index */
+} EvalData;
+
+/* Sums over users, turned into the result rows at the end */
+typedef struct EvalSums
+{
+	int64		users;
+	double		recall;
+	double		precision;
+	double		ndcg;
+	int64		slots;			/* top-k slots filled, over all users */
+	int64	   *group_users;	/* [n_strata] users with held-out items in g */
+	double	   *group_recall;
+	double	   *group_precision;
+	int64	   *group_slots;
+} EvalSums;
+
+/* Validate the arguments before reading anything */
+static void
+CheckEvaluateArgs(FunctionCallInfo fcinfo)
+{
+	static const char *const names[] = {"model", "test", "k", "n_groups",
+	"user_column", "item_column"};
+	int32		k;
+
+	for (int i = 0; i < 6; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be null", names[i])));
+	k = PG_GETARG_INT32(2);
+	if (k <= 0 || k > UNKD_MAX_K)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be between 1 and %d, got %d", UNKD_MAX_K, k)));
+	UnkdCheckGroups(PG_GETARG_INT32(3));
+	UnkdCheckIdColumn(PG_GETARG_OID(1), text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	UnkdCheckIdColumn(PG_GETARG_OID(1), text_to_cstring(PG_GETARG_TEXT_PP(5)));
+}
+
+/* Map the dense items of a data set to model item indices (-1: not in the model) */
+static int32 *
+MapItems(const UnkdInteractions *data, const UnkdIdMap *item_map)
+{
+	int32	   *map = palloc(sizeof(int32) * Max(data->n_items, 1));
+
+	for (int32 i = 0; i < data->n_items; i++)
+		map[i] = UnkdIdMapLookup(item_map, data->item_ids[i]);
+	return map;
+}
+
+/* Load the model, both tables and the groups */
+static void
+LoadEvalData(EvalData *ev, const char *name, Oid test_relid, const char *user_column,
+			 const char *item_column, int k, int n_groups)
+{
+	UnkdModel  *model = UnkdLoadModel(name, true);
+	Oid			train_relid;
+	UnkdIdMap  *item_map;
+
+	ev->model = model;
+	ev->k = k;
+	train_relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(model->interactions)),
+								   AccessShareLock, false);
+	ev->train = UnkdReadInteractions(train_relid, model->user_column, model->item_column);
+	ev->test = UnkdReadInteractions(test_relid, user_column, item_column);
+
+	UnkdCheckMemoryBudget((double) model->n_items * (2 * sizeof(int32) + sizeof(float)) +
+						  (double) (ev->train->n_items + ev->test->n_items) * sizeof(int32),
+						  "the evaluation");
+	if (model->n_items == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("model \"%s\" has no items", name)));
+	ev->bounds = palloc(sizeof(int64) * n_groups);
+	ev->n_strata = UnkdComputeStrata(model->item_pop, model->n_items, n_groups, ev->bounds);
+	ev->item_group = palloc(sizeof(int32) * Max(model->n_items, 1));
+	for (int32 i = 0; i < model->n_items; i++)
+		ev->item_group[i] = UnkdGroupOf(model->item_pop[i], ev->bounds, ev->n_strata);
+
+	item_map = UnkdBuildIdMap(model->item_ids, model->n_items);
+	ev->train_to_model = MapItems(ev->train, item_map);
+	ev->test_to_model = MapItems(ev->test, item_map);
+	ev->user_map = UnkdBuildIdMap(model->user_ids, model->n_users);
+	ev->by_popularity = palloc(sizeof(int32) * Max(model->n_items, 1));
+	UnkdPopularityOrder(model->item_pop, model->n_items, ev->by_popularity);
+}
+
+/*
+ * The user's training items as ascending model indices. Both index spaces
+ * ascend with the item id, so mapping keeps the order.
+ */
+static int64
+TrainItems(const EvalData *ev, int64 user_id, int32 *out)
+{
+	int32		u = UnkdLookupUser(ev->train, user_id);
+	int64		n = 0;
+
+	if (u < 0)
+		return 0;
+	for (int64 p = ev->train->user_start[u]; p < ev->train->user_start[u + 1]; p++)
+	{
+		int32		item = ev->train_to_model[ev->train->user_items[p]];
+
+		if (item >= 0)
+			out[n++] = item;
+	}
+	return n;
+}
+
+/* Rank one user: the model's scores, or the popularity order for an unknown user */
+static int
+RankOne(const EvalData *ev, int64 user_id, const int32 *excluded, int64 n_excluded,
+		float *scores, UnkdTopK *topk, int32 *ranked, float *ranked_scores)
+{
+	const UnkdModel *model = ev->model;
+	int32		u = UnkdIdMapLookup(ev->user_map, user_id);
+
+	if (u < 0)
+		return UnkdRankByPopularity(ev->by_popularity, model->item_pop, model->n_items,
+									excluded, n_excluded, ev->k, ranked, ranked_scores);
+	UnkdScoreItems(model->user_emb + (Size) u * model->dim, model->item_emb,
+				   model->n_items, model->dim, scores);
+	UnkdTopKReset(topk);
+	return UnkdRankUser(scores, model->n_items, excluded, n_excluded, topk,
+						ranked, ranked_scores);
+}
+
+/*
+ * Add one test user's metrics to the sums. is_test[] marks the user's
+ * held-out items that are in the catalogue; test_per_group counts every
+ * held-out item, unknown ones in the last group.
+ */
+static void
+AddUserMetrics(const EvalData *ev, EvalSums *sums, const int32 *ranked, int n_ranked,
+			   const bool *is_test, int64 n_test, const int64 *test_per_group,
+			   int64 *hits_per_group)
+{
+	int			k = ev->k;
+	int64		hits = 0;
+	double		dcg = 0.0;
+	double		idcg = 0.0;
+
+	for (int g = 0; g < ev->n_strata; g++)
+		hits_per_group[g] = 0;
+	for (int j = 0; j < n_ranked; j++)
+	{
+		int			g = ev->item_group[ranked[j]];
+
+		sums->group_slots[g]++;
+		if (is_test[ranked[j]])
+		{
+			hits++;
+			hits_per_group[g]++;
+			dcg += 1.0 / log2(j + 2.0);
+		}
+	}
+	for (int64 j = 0; j < Min((int64) k, n_test); j++)
+		idcg += 1.0 / log2(j + 2.0);
+
+	sums->users++;
+	sums->slots += n_ranked;
+	sums->recall += (double) hits / n_test;
+	sums->precision += (double) hits / k;
+	sums->ndcg += dcg / idcg;
+	for (int g = 0; g < ev->n_strata; g++)
+	{
+		sums->group_precision[g] += (double) hits_per_group[g] / k;
+		if (test_per_group[g] > 0)
+		{
+			sums->group_users[g]++;
+			sums->group_recall[g] += (double) hits_per_group[g] / test_per_group[g];
+		}
+	}
+}
+
+/* Rank every test user and accumulate the metrics */
+static void
+EvaluateUsers(const EvalData *ev, EvalSums *sums)
+{
+	const UnkdModel *model = ev->model;
+	const UnkdInteractions *test = ev->test;
+	int32		n_items = model->n_items;
+	float	   *scores = palloc(sizeof(float) * Max(n_items, 1));
+	bool	   *is_test = palloc0(sizeof(bool) * Max(n_items, 1));
+	int32	   *excluded = palloc(sizeof(int32) * Max(n_items, 1));
+	int32	   *ranked = palloc(sizeof(int32) * ev->k);
+	float	   *ranked_scores = palloc(sizeof(float) * ev->k);
+	int64	   *test_per_group = palloc(sizeof(int64) * ev->n_strata);
+	int64	   *hits_per_group = palloc(sizeof(int64) * ev->n_strata);
+	UnkdTopK	topk;
+
+	UnkdTopKInit(&topk, Min(ev->k, Max(n_items, 1)));
+	for (int32 u = 0; u < test->n_users; u++)
+	{
+		int64		start = test->user_start[u];
+		int64		n_test = test->user_start[u + 1] - start;
+		int64		n_excluded;
+		int			n_ranked;
+
+		CHECK_FOR_INTERRUPTS();
+		if (n_test == 0)
+			continue;
+		memset(test_per_group, 0, sizeof(int64) * ev->n_strata);
+		for (int64 p = start; p < start + n_test; p++)
+		{
+			int32		item = ev->test_to_model[test->user_items[p]];
+
+			if (item >= 0)
+				is_test[item] = true;
+			test_per_group[item >= 0 ? ev->item_group[item] : ev->n_strata - 1]++;
+		}
+		n_excluded = TrainItems(ev, test->user_ids[u], excluded);
+		n_ranked = RankOne(ev, test->user_ids[u], excluded, n_excluded, scores, &topk,
+						   ranked, ranked_scores);
+		AddUserMetrics(ev, sums, ranked, n_ranked, is_test, n_test, test_per_group,
+					   hits_per_group);
+		for (int64 p = start; p < start + n_test; p++)
+		{
+			int32		item = ev->test_to_model[test->user_items[p]];
+
+			if (item >= 0)
+				is_test[item] = false;
+		}
+	}
+}
+
+/* Emit one row per group and the overall row */
+static void
+EmitRows(FunctionCallInfo fcinfo, const EvalData *ev, const EvalSums *sums)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		values[6];
+	bool		nulls[6];
+
+	for (int g = 0; g < ev->n_strata; g++)
+	{
+		int64		users = sums->group_users[g];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = Int32GetDatum(g);
+		values[1] = Int64GetDatum(users);
+		values[2] = Float8GetDatum(users > 0 ? sums->group_recall[g] / users : 0.0);
+		nulls[2] = (users == 0);
+		values[3] = Float8GetDatum(sums->users > 0 ? sums->group_precision[g] / sums->users : 0.0);
+		nulls[3] = (sums->users == 0);
+		nulls[4] = true;
+		values[4] = (Datum) 0;
+		values[5] = Float8GetDatum(sums->slots > 0 ? (double) sums->group_slots[g] / sums->slots : 0.0);
+		nulls[5] = (sums->slots == 0);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	memset(nulls, 0, sizeof(nulls));
+	nulls[0] = true;
+	values[0] = (Datum) 0;
+	values[1] = Int64GetDatum(sums->users);
+	values[2] = Float8GetDatum(sums->users > 0 ? sums->recall / sums->users : 0.0);
+	values[3] = Float8GetDatum(sums->users > 0 ? sums->precision / sums->users : 0.0);
+	values[4] = Float8GetDatum(sums->users > 0 ? sums->ndcg / sums->users : 0.0);
+	nulls[2] = nulls[3] = nulls[4] = (sums->users == 0);
+	values[5] = Float8GetDatum(1.0);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * unkd.evaluate(model text, test regclass, k int, n_groups int,
+ *				 user_column text, item_column text)
+ *	  Recall, precision, NDCG at k overall, and recall and top-k share per
+ *	  popularity group of the model's training data.
+ */
+Datum
+evaluate(PG_FUNCTION_ARGS)
+{
+	EvalData	ev;
+	EvalSums	sums;
+	int			n_groups;
+
+	CheckEvaluateArgs(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
+	n_groups = PG_GETARG_INT32(3);
+
+	memset(&ev, 0, sizeof(ev));
+	LoadEvalData(&ev, text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_OID(1),
+				 text_to_cstring(PG_GETARG_TEXT_PP(4)),
+				 text_to_cstring(PG_GETARG_TEXT_PP(5)),
+				 PG_GETARG_INT32(2), n_groups);
+
+	memset(&sums, 0, sizeof(sums));
+	sums.group_users = palloc0(sizeof(int64) * ev.n_strata);
+	sums.group_recall = palloc0(sizeof(double) * ev.n_strata);
+	sums.group_precision = palloc0(sizeof(double) * ev.n_strata);
+	sums.group_slots = palloc0(sizeof(int64) * ev.n_strata);
+	EvaluateUsers(&ev, &sums);
+
+	EmitRows(fcinfo, &ev, &sums);
+	return (Datum) 0;
+}
