@@ -4,9 +4,11 @@ EXTVERSION = 0.1.0
 
 MODULE_big = unkd
 OBJS = \
+	src/evaluate.o \
 	src/input.o \
 	src/model_store.o \
 	src/popularity.o \
+	src/recommend.o \
 	src/split.o \
 	src/synthetic.o \
 	src/topk.o \
