@@ -1,6 +1,7 @@
 -- unkd demo on built-in synthetic data (run by scripts/demo.sh)
 \set ON_ERROR_STOP 1
 \pset footer off
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS unkd;
 
 \echo '== 1. synthetic long-tailed interactions: 3,000 users x 2,000 items, 25 each'
