@@ -38,7 +38,7 @@ unkd_build_install() {
 
 # Run a command as the postgres user from a directory it can read
 as_postgres() {
-	(cd / && as_postgres "$@")
+	(cd / && runuser -u postgres -- "$@")
 }
 
 # Stop and remove the throw-away cluster
