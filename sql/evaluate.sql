@@ -62,7 +62,7 @@ LEFT JOIN unkd.evaluate('hand', 'ev.test', 3, 2, 'uid', 'iid') r
 	   ON r.group_id IS NOT DISTINCT FROM e.group_id
 ORDER BY e.group_id NULLS LAST;
 
--- k = 1: only first places count (users 20 hit, 10, 30, 40 miss)
+-- k = 1: first places 3, 4, 1, 6 are none of the users' held-out items
 SELECT group_id, users, recall, precision, ndcg, share
 FROM unkd.evaluate('hand', 'ev.test', 1, 2, 'uid', 'iid') WHERE group_id IS NULL;
 
@@ -91,7 +91,7 @@ SELECT u AS user_id, i AS item_id FROM generate_series(1, 70) u, generate_series
 WHERE (u * 5 + i * 3) % 17 = 0 AND (u, i) NOT IN (SELECT user_id, item_id FROM ev.big_train);
 INSERT INTO unkd.models (name, kind, method, dim, n_users, n_items, n_interactions, strata,
 						 interactions, user_column, item_column)
-VALUES ('big', 'teacher', 'bpr', 5, 60, 80, 0, '{}', 'ev.big_train', 'user_id', 'item_id');
+VALUES ('big', 'teacher', 'bpr', 5, 55, 80, 0, '{}', 'ev.big_train', 'user_id', 'item_id');
 INSERT INTO unkd.item_embeddings
 SELECT 'big', i, (SELECT count(*) FROM ev.big_train t WHERE t.item_id = i), ev.vec(i, 5)
 FROM generate_series(1, 80) i;
@@ -174,6 +174,8 @@ SELECT ev.error_of('SELECT * FROM unkd.evaluate(''hand'', ''ev.test'', 3, NULL)'
 SELECT ev.error_of('SELECT * FROM unkd.evaluate(NULL, ''ev.test'')');
 SELECT ev.error_of('SELECT * FROM unkd.evaluate(''hand'', ''ev.test'')');
 SELECT ev.error_of('SELECT * FROM unkd.evaluate(''hand'', ''ev.test'', user_column => ''uid'', item_column => ''nope'')');
+CREATE TABLE ev.empty (user_id int, item_id int);
+SELECT ev.error_of('SELECT * FROM unkd.evaluate(''hand'', ''ev.empty'')');
 ALTER TABLE ev.test ADD COLUMN label text;
 SELECT ev.error_of('SELECT * FROM unkd.evaluate(''hand'', ''ev.test'', user_column => ''uid'', item_column => ''label'')');
 ALTER TABLE ev.train RENAME TO train_gone;

@@ -112,7 +112,8 @@ SELECT array_agg(item_id ORDER BY rank) = (SELECT array_agg(item_id ORDER BY ran
 	   AS before_matches
 FROM unkd.recommend(4, 5, 'm1');
 BEGIN;
-UPDATE unkd.models SET version_id = nextval('unkd.model_version_seq'), version = version + 1, dim = 3
+UPDATE unkd.models SET version_id = nextval('unkd.model_version_seq'), version = version + 1, dim = 3,
+	n_items = 50, n_users = 30
 WHERE name = 'm1';
 DELETE FROM unkd.item_embeddings WHERE model = 'm1';
 DELETE FROM unkd.user_embeddings WHERE model = 'm1';

@@ -163,19 +163,28 @@ RankOne(const EvalData *ev, int64 user_id, const int32 *excluded, int64 n_exclud
 }
 
 /*
- * Add one test user's metrics to the sums. is_test[] marks the user's
- * held-out items that are in the catalogue; test_per_group counts every
- * held-out item, unknown ones in the last group.
+ * Add one test user's metrics to the sums. test_items holds the held-out
+ * items ascending, those outside the catalogue as distinct negative
+ * placeholders, so the shared kernel counts them in |T_u| but never as hits;
+ * is_test[] marks the ones in the catalogue, and test_per_group counts every
+ * held-out item (unknown ones in the last group).
  */
 static void
 AddUserMetrics(const EvalData *ev, EvalSums *sums, const int32 *ranked, int n_ranked,
-			   const bool *is_test, int64 n_test, const int64 *test_per_group,
-			   int64 *hits_per_group)
+			   const int32 *test_items, int n_test, const bool *is_test,
+			   const int64 *test_per_group, int64 *hits_per_group)
 {
 	int			k = ev->k;
-	int64		hits = 0;
-	double		dcg = 0.0;
-	double		idcg = 0.0;
+	double		recall;
+	double		precision;
+	double		ndcg;
+
+	UnkdUserMetrics(ranked, n_ranked, k, test_items, n_test, &recall, &precision, &ndcg);
+	sums->users++;
+	sums->slots += n_ranked;
+	sums->recall += recall;
+	sums->precision += precision;
+	sums->ndcg += ndcg;
 
 	for (int g = 0; g < ev->n_strata; g++)
 		hits_per_group[g] = 0;
@@ -185,20 +194,8 @@ AddUserMetrics(const EvalData *ev, EvalSums *sums, const int32 *ranked, int n_ra
 
 		sums->group_slots[g]++;
 		if (is_test[ranked[j]])
-		{
-			hits++;
 			hits_per_group[g]++;
-			dcg += 1.0 / log2(j + 2.0);
-		}
 	}
-	for (int64 j = 0; j < Min((int64) k, n_test); j++)
-		idcg += 1.0 / log2(j + 2.0);
-
-	sums->users++;
-	sums->slots += n_ranked;
-	sums->recall += (double) hits / n_test;
-	sums->precision += (double) hits / k;
-	sums->ndcg += dcg / idcg;
 	for (int g = 0; g < ev->n_strata; g++)
 	{
 		sums->group_precision[g] += (double) hits_per_group[g] / k;
@@ -210,6 +207,41 @@ AddUserMetrics(const EvalData *ev, EvalSums *sums, const int32 *ranked, int n_ra
 	}
 }
 
+/*
+ * Collect one test user's held-out items for AddUserMetrics; returns how
+ * many. Known items keep the ascending order of the test data (both index
+ * spaces ascend with the id); the unknown ones go first as -m..-1.
+ */
+static int
+CollectTestItems(const EvalData *ev, int32 u, int32 *test_items, bool *is_test,
+				 int64 *test_per_group)
+{
+	const UnkdInteractions *test = ev->test;
+	int64		start = test->user_start[u];
+	int64		end = test->user_start[u + 1];
+	int			n_unknown = 0;
+	int			n = 0;
+
+	memset(test_per_group, 0, sizeof(int64) * ev->n_strata);
+	for (int64 p = start; p < end; p++)
+		if (ev->test_to_model[test->user_items[p]] < 0)
+			n_unknown++;
+	for (int i = 0; i < n_unknown; i++)
+		test_items[n++] = i - n_unknown;
+	test_per_group[ev->n_strata - 1] += n_unknown;
+	for (int64 p = start; p < end; p++)
+	{
+		int32		item = ev->test_to_model[test->user_items[p]];
+
+		if (item < 0)
+			continue;
+		test_items[n++] = item;
+		is_test[item] = true;
+		test_per_group[ev->item_group[item]]++;
+	}
+	return n;
+}
+
 /* Rank every test user and accumulate the metrics */
 static void
 EvaluateUsers(const EvalData *ev, EvalSums *sums)
@@ -217,47 +249,35 @@ EvaluateUsers(const EvalData *ev, EvalSums *sums)
 	const UnkdModel *model = ev->model;
 	const UnkdInteractions *test = ev->test;
 	int32		n_items = model->n_items;
-	float	   *scores = palloc(sizeof(float) * Max(n_items, 1));
-	bool	   *is_test = palloc0(sizeof(bool) * Max(n_items, 1));
-	int32	   *excluded = palloc(sizeof(int32) * Max(n_items, 1));
+	float	   *scores = palloc(sizeof(float) * n_items);
+	bool	   *is_test = palloc0(sizeof(bool) * n_items);
+	int32	   *excluded = palloc(sizeof(int32) * n_items);
+	int32	   *test_items = palloc(sizeof(int32) * Max(test->n_items, 1));
 	int32	   *ranked = palloc(sizeof(int32) * ev->k);
 	float	   *ranked_scores = palloc(sizeof(float) * ev->k);
 	int64	   *test_per_group = palloc(sizeof(int64) * ev->n_strata);
 	int64	   *hits_per_group = palloc(sizeof(int64) * ev->n_strata);
 	UnkdTopK	topk;
 
-	UnkdTopKInit(&topk, Min(ev->k, Max(n_items, 1)));
+	UnkdTopKInit(&topk, Min(ev->k, n_items));
 	for (int32 u = 0; u < test->n_users; u++)
 	{
-		int64		start = test->user_start[u];
-		int64		n_test = test->user_start[u + 1] - start;
 		int64		n_excluded;
+		int			n_test;
 		int			n_ranked;
 
 		CHECK_FOR_INTERRUPTS();
-		if (n_test == 0)
+		if (test->user_start[u + 1] == test->user_start[u])
 			continue;
-		memset(test_per_group, 0, sizeof(int64) * ev->n_strata);
-		for (int64 p = start; p < start + n_test; p++)
-		{
-			int32		item = ev->test_to_model[test->user_items[p]];
-
-			if (item >= 0)
-				is_test[item] = true;
-			test_per_group[item >= 0 ? ev->item_group[item] : ev->n_strata - 1]++;
-		}
+		n_test = CollectTestItems(ev, u, test_items, is_test, test_per_group);
 		n_excluded = TrainItems(ev, test->user_ids[u], excluded);
 		n_ranked = RankOne(ev, test->user_ids[u], excluded, n_excluded, scores, &topk,
 						   ranked, ranked_scores);
-		AddUserMetrics(ev, sums, ranked, n_ranked, is_test, n_test, test_per_group,
-					   hits_per_group);
-		for (int64 p = start; p < start + n_test; p++)
-		{
-			int32		item = ev->test_to_model[test->user_items[p]];
-
-			if (item >= 0)
-				is_test[item] = false;
-		}
+		AddUserMetrics(ev, sums, ranked, n_ranked, test_items, n_test, is_test,
+					   test_per_group, hits_per_group);
+		for (int i = 0; i < n_test; i++)
+			if (test_items[i] >= 0)
+				is_test[test_items[i]] = false;
 	}
 }
 

@@ -221,7 +221,7 @@ LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *cal
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("model \"%s\" does not exist", model),
-					 errhint("unkd.models lists the trained models.")));
+					 errhint("See SELECT name FROM unkd.models for the trained models.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no model is deployed"),
