@@ -29,3 +29,12 @@ PG_CFLAGS += $(OPTFLAGS) -ftree-vectorize -fassociative-math -fno-signed-zeros -
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Serving benchmarks: prints figures, asserts nothing (see bench/serve.sh)
+bench/out/tight_loop: bench/tight_loop.c
+	@mkdir -p bench/out
+	$(CC) $(CFLAGS) -o $@ $< -lm
+
+.PHONY: bench-serve
+bench-serve:
+	./bench/serve.sh

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Serving and evaluation benchmarks (make bench-serve). Prints figures only;
+# nothing here asserts on time. Builds and installs like scripts/test.sh, in a
+# throw-away cluster, then measures:
+#   - unkd.recommend latency (p50, p99) and throughput (1 and 2 clients) with
+#     pgbench for 100,000 items at dim 32 and 64,
+#   - the same call on a 10-item model (the fixed cost: function call, catalog
+#     and seen-items lookups, result tuples),
+#   - a tight C loop over the same shape of matrix (bench/tight_loop.c, built
+#     with the extension's flags),
+#   - the plain-SQL ranking an analyst would write without unkd,
+#   - unkd.evaluate on MovieLens 1M, when /work/shared/data is there.
+# BENCH_SECONDS (default 8) sets the length of each pgbench run.
+source "$(dirname "$0")/../scripts/lib.sh"
+unkd_setup
+cd "$UNKD_ROOT"
+
+N_ITEMS=${BENCH_ITEMS:-100000}
+N_USERS=${BENCH_USERS:-10000}
+SECONDS_PER_RUN=${BENCH_SECONDS:-8}
+ML1M=${ML1M_CSV:-$UNKD_ROOT/../shared/data/ml-1m/interactions.csv}
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"; unkd_cluster_stop' EXIT
+
+make -s bench/out/tight_loop
+psql -X -q -d postgres -c "CREATE EXTENSION unkd"
+
+# pgbench one script; prints p50, p99 (microseconds, first 5 calls of each
+# client skipped: they load the model into the backend's cache) and tps
+run_pgbench() {
+	local name=$1 script=$2 clients=$3 dir="$OUT/$(basename "$2").$3"
+	mkdir -p "$dir"
+	chmod 777 "$dir"
+	pgbench -n -M prepared -f "$script" -c "$clients" -j "$clients" -T "$SECONDS_PER_RUN" \
+		-l --log-prefix="$dir/log" postgres > "$dir/out" 2>&1
+	awk '$2 >= 5 { print $3 }' "$dir"/log* | sort -n > "$dir/lat"
+	local n p50 p99 tps
+	n=$(wc -l < "$dir/lat")
+	p50=$(sed -n "$((n / 2 + 1))p" "$dir/lat")
+	p99=$(sed -n "$((n * 99 / 100 + 1))p" "$dir/lat")
+	tps=$(grep -Eo 'tps = [0-9.]+' "$dir/out" | head -1 | cut -d' ' -f3)
+	printf '%-34s clients=%d: p50 %6d us, p99 %6d us, %8.0f calls/s (%d calls)\n' \
+		"$name" "$clients" "$p50" "$p99" "$tps" "$n"
+}
+
+echo "== unkd.recommend: $N_ITEMS items, $N_USERS users with 20 seen items each, k = 10"
+for dim in 32 64; do
+	psql -X -q -o /dev/null -d postgres -v dim=$dim -v n_items=$N_ITEMS -v n_users=$N_USERS -f bench/serve_setup.sql
+	cat > "$OUT/rec$dim.sql" <<SQL
+\set uid random(1, $N_USERS)
+SELECT * FROM unkd.recommend(:uid, 10, 'bench$dim');
+SQL
+	cat > "$OUT/tiny$dim.sql" <<SQL
+\set uid random(1, $N_USERS)
+SELECT * FROM unkd.recommend(:uid, 10, 'bench_tiny');
+SQL
+	cat > "$OUT/plain$dim.sql" <<SQL
+\set uid random(1, $N_USERS)
+SELECT i.item_id, (SELECT sum(a * b) FROM unnest(i.embedding, u.embedding) AS t(a, b)) AS score
+FROM unkd.item_embeddings i, unkd.user_embeddings u
+WHERE i.model = 'bench$dim' AND u.model = 'bench$dim' AND u.user_id = :uid
+  AND i.item_id NOT IN (SELECT item_id FROM bench_events WHERE user_id = :uid)
+ORDER BY score DESC LIMIT 10;
+SQL
+	./bench/out/tight_loop "$N_ITEMS" "$dim" 10 1000
+	run_pgbench "recommend dim=$dim" "$OUT/rec$dim.sql" 1
+	run_pgbench "recommend dim=$dim" "$OUT/rec$dim.sql" 2
+	run_pgbench "recommend 10 items dim=$dim (fixed)" "$OUT/tiny$dim.sql" 1
+	# the plain SQL ranking is slow: a few calls are enough
+	dir="$OUT/plain$dim"; mkdir -p "$dir"; chmod 777 "$dir"
+	pgbench -n -M prepared -f "$OUT/plain$dim.sql" -c 1 -t 3 -l --log-prefix="$dir/log" postgres > "$dir/out" 2>&1
+	printf '%-34s clients=1: p50 %6d us (3 calls)\n' "plain SQL dim=$dim" \
+		"$(awk '{ print $3 }' "$dir"/log* | sort -n | sed -n 2p)"
+	echo
+done
+
+echo "== unkd.evaluate on MovieLens 1M"
+if [ -r "$ML1M" ]; then
+	psql -X -q -d postgres -c "DROP TABLE IF EXISTS ml1m" -c "CREATE TABLE ml1m (user_id bigint, item_id bigint)" \
+		-c "\\copy ml1m FROM '$ML1M' WITH (FORMAT csv, HEADER true)"
+	psql -X -q -d postgres -f bench/ml1m_evaluate.sql
+else
+	echo "skipped: $ML1M is not there (the data set is never part of the repository)"
+fi
