@@ -82,4 +82,8 @@ unkd_setup() {
 	flock 9
 	unkd_build_install
 	unkd_cluster_start
+	# long jobs (benchmarks, quality) let other runs proceed once started
+	if [ "${UNKD_RELEASE_LOCK:-0}" = 1 ]; then
+		flock -u 9
+	fi
 }
