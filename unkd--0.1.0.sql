@@ -147,7 +147,7 @@ CREATE FUNCTION unkd.recommend(
 	k integer DEFAULT 10,
 	model text DEFAULT NULL)
 RETURNS TABLE(item_id bigint, score real, rank integer)
-AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
+AS 'MODULE_PATHNAME', 'unkd_recommend' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
 
 COMMENT ON FUNCTION unkd.recommend(bigint, integer, text) IS
 'exact top-k unseen items of a user by inner product, best first (model NULL = the deployed model; a user the model has not seen gets the most popular unseen items, score = popularity)';
@@ -161,7 +161,7 @@ CREATE FUNCTION unkd.evaluate(
 	item_column text DEFAULT 'item_id')
 RETURNS TABLE(group_id integer, users bigint, recall double precision,
 			  "precision" double precision, ndcg double precision, share double precision)
-AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT ROWS 5;
+AS 'MODULE_PATHNAME', 'unkd_evaluate' LANGUAGE C STABLE CALLED ON NULL INPUT ROWS 5;
 
 COMMENT ON FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text) IS
 'full-ranking recall, precision and NDCG at k of a model on a test table, with recall and top-k share per training popularity group (group_id NULL = overall)';

@@ -19,7 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/regproc.h"
 
-PG_FUNCTION_INFO_V1(evaluate);
+PG_FUNCTION_INFO_V1(unkd_evaluate);
 
 /* Everything the per-user loop reads, in model item indices */
 typedef struct EvalData
@@ -326,7 +326,7 @@ EmitRows(FunctionCallInfo fcinfo, const EvalData *ev, const EvalSums *sums)
  *	  popularity group of the model's training data.
  */
 Datum
-evaluate(PG_FUNCTION_ARGS)
+unkd_evaluate(PG_FUNCTION_ARGS)
 {
 	EvalData	ev;
 	EvalSums	sums;

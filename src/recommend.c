@@ -30,7 +30,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-PG_FUNCTION_INFO_V1(recommend);
+PG_FUNCTION_INFO_V1(unkd_recommend);
 
 /* The item side of one model version, owned by its own memory context */
 typedef struct ServeModel
@@ -482,7 +482,7 @@ SeenItems(ServeModel *m, int64 user_id, int64 *n_seen)
  *	  The k best unseen items of a user, best first, by inner product.
  */
 Datum
-recommend(PG_FUNCTION_ARGS)
+unkd_recommend(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext outer = CurrentMemoryContext;
