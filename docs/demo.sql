@@ -21,3 +21,63 @@ SELECT group_id, count(*) AS items, min(popularity) AS min_popularity,
 	   round(sum(popularity)::numeric / (SELECT count(*) FROM demo_interactions), 3) AS mass_share
 FROM unkd.popularity_groups('demo_interactions', 4)
 GROUP BY group_id ORDER BY group_id;
+
+\echo '== 4. per-user train/test split (20% held out)'
+DROP TABLE IF EXISTS demo_split, demo_train, demo_test;
+CREATE TABLE demo_split AS SELECT * FROM unkd.split('demo_interactions', 0.2, seed => 1);
+CREATE TABLE demo_train AS SELECT user_id, item_id FROM demo_split WHERE NOT is_test;
+CREATE TABLE demo_test AS SELECT user_id, item_id FROM demo_split WHERE is_test;
+CREATE INDEX ON demo_train (user_id);   -- recommend() looks up each user's seen items here
+SELECT (SELECT count(*) FROM demo_train) AS train_rows, (SELECT count(*) FROM demo_test) AS test_rows;
+
+\echo '== 5. a dim-100 teacher, then dim-10 students: plain (no KD), KD (n_groups => 1), UnKD (n_groups => 4)'
+SELECT name, method, dim, round(train_seconds::numeric, 1) AS seconds
+FROM unkd.train('demo_teacher', 'demo_train', dim => 100, seed => 1);
+SELECT name, method, dim, round(train_seconds::numeric, 1) AS seconds
+FROM unkd.distill('demo_student', 'demo_train', teacher => 'demo_teacher', kd_weight => 0, seed => 1);
+SELECT name, method, dim, round(train_seconds::numeric, 1) AS seconds
+FROM unkd.distill('demo_kd', 'demo_train', teacher => 'demo_teacher', n_groups => 1, seed => 1);
+SELECT name, method, dim, round(train_seconds::numeric, 1) AS seconds
+FROM unkd.distill('demo_unkd', 'demo_train', teacher => 'demo_teacher', n_groups => 4, seed => 1);
+
+-- evaluate every model once; the test set's own share of each group for comparison
+DROP TABLE IF EXISTS demo_eval;
+CREATE TEMP TABLE demo_eval AS
+SELECT m.name, e.* FROM unnest('{demo_teacher,demo_student,demo_kd,demo_unkd}'::text[]) m(name),
+	 LATERAL unkd.evaluate(m.name, 'demo_test', k => 20, n_groups => 4) e;
+CREATE TEMP TABLE demo_test_share AS
+SELECT coalesce(g.group_id, 3) AS group_id, count(*)::float8 / sum(count(*)) OVER () AS share
+FROM demo_test t LEFT JOIN unkd.popularity_groups('demo_train', 4) g USING (item_id)
+GROUP BY 1;
+
+\echo '== 6. share of the top-20 slots per popularity group (group 0 = head). KD pushes the head'
+\echo '      above the teacher; UnKD should bring it back towards the test set''s own share.'
+SELECT group_id,
+	   round(max(t.share)::numeric, 3) AS test_set,
+	   round(max(e.share) FILTER (WHERE name = 'demo_teacher')::numeric, 3) AS teacher,
+	   round(max(e.share) FILTER (WHERE name = 'demo_student')::numeric, 3) AS student,
+	   round(max(e.share) FILTER (WHERE name = 'demo_kd')::numeric, 3) AS kd,
+	   round(max(e.share) FILTER (WHERE name = 'demo_unkd')::numeric, 3) AS unkd
+FROM demo_eval e JOIN demo_test_share t USING (group_id)
+GROUP BY group_id ORDER BY group_id;
+
+\echo '== 7. recall@20 per group, and overall recall / precision / NDCG@20 (group empty = overall)'
+SELECT group_id, max(users) AS users,
+	   round(max(recall) FILTER (WHERE name = 'demo_teacher')::numeric, 4) AS teacher,
+	   round(max(recall) FILTER (WHERE name = 'demo_student')::numeric, 4) AS student,
+	   round(max(recall) FILTER (WHERE name = 'demo_kd')::numeric, 4) AS kd,
+	   round(max(recall) FILTER (WHERE name = 'demo_unkd')::numeric, 4) AS unkd
+FROM demo_eval GROUP BY group_id ORDER BY group_id NULLS LAST;
+SELECT name, users, round(recall::numeric, 4) AS recall, round(precision::numeric, 4) AS precision,
+	   round(ndcg::numeric, 4) AS ndcg
+FROM demo_eval WHERE group_id IS NULL
+ORDER BY array_position('{demo_teacher,demo_student,demo_kd,demo_unkd}'::text[], name);
+
+\echo '== 8. serving: deploy the UnKD student and recommend for user 42 (seen items excluded)'
+SELECT unkd.deploy('demo_unkd');
+SELECT r.rank, r.item_id, round(r.score::numeric, 3) AS score, g.popularity, g.group_id
+FROM unkd.recommend(42, 10) r
+LEFT JOIN unkd.popularity_groups('demo_train', 4) g USING (item_id)
+ORDER BY r.rank;
+\echo '   a user the model has never seen gets the most popular items (score = popularity)'
+SELECT * FROM unkd.recommend(999999, 5);
