@@ -50,8 +50,8 @@ SELECT coalesce(g.group_id, 3) AS group_id, count(*)::float8 / sum(count(*)) OVE
 FROM demo_test t LEFT JOIN unkd.popularity_groups('demo_train', 4) g USING (item_id)
 GROUP BY 1;
 
-\echo '== 6. share of the top-20 slots per popularity group (group 0 = head). KD pushes the head'
-\echo '      above the teacher; UnKD should bring it back towards the test set''s own share.'
+\echo '== 6. share of the top-20 slots per popularity group (group 0 = head). A head share above the'
+\echo '      test set''s own share is popularity bias; UnKD should bring it down towards the test set.'
 SELECT group_id,
 	   round(max(t.share)::numeric, 3) AS test_set,
 	   round(max(e.share) FILTER (WHERE name = 'demo_teacher')::numeric, 3) AS teacher,
