@@ -17,11 +17,11 @@ SELECT 'ml1m_random', 'teacher', 'bpr', 64, count(DISTINCT user_id), count(DISTI
 FROM ml1m_train;
 INSERT INTO unkd.item_embeddings
 SELECT 'ml1m_random', item_id, count(*),
-	   (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, 64) WHERE item_id > 0)
+	   (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, 64) WHERE item_id IS NOT NULL)
 FROM ml1m_train GROUP BY item_id;
 INSERT INTO unkd.user_embeddings
 SELECT 'ml1m_random', user_id,
-	   (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, 64) WHERE user_id > 0)
+	   (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, 64) WHERE user_id IS NOT NULL)
 FROM ml1m_train GROUP BY user_id;
 
 SELECT count(*) AS train_rows, (SELECT count(*) FROM ml1m_test) AS test_rows,

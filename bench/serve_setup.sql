@@ -19,12 +19,12 @@ FROM bench_events;
 -- the WHERE on the outer row makes the subquery run per row (a new random vector each)
 INSERT INTO unkd.item_embeddings
 SELECT 'bench' || :dim, i, coalesce(p.n, 0),
-	   (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, :dim) WHERE i > 0)
+	   (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, :dim) WHERE i IS NOT NULL)
 FROM generate_series(1, :n_items) i
 LEFT JOIN (SELECT item_id, count(*) AS n FROM bench_events GROUP BY item_id) p ON p.item_id = i;
 INSERT INTO unkd.user_embeddings
 SELECT 'bench' || :dim, u,
-	   (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, :dim) WHERE u > 0)
+	   (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, :dim) WHERE u IS NOT NULL)
 FROM generate_series(1, :n_users) u;
 
 -- a 10-item model on the same table: what a call costs besides scoring
@@ -33,7 +33,7 @@ INSERT INTO unkd.models (name, kind, method, dim, n_users, n_items, n_interactio
 						 interactions, user_column, item_column)
 VALUES ('bench_tiny', 'teacher', 'bpr', :dim, :n_users, 10, 0, '{}', 'public.bench_events', 'user_id', 'item_id');
 INSERT INTO unkd.item_embeddings
-SELECT 'bench_tiny', i, 1, (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, :dim) WHERE i > 0)
+SELECT 'bench_tiny', i, 1, (SELECT array_agg((random() - 0.5)::real) FROM generate_series(1, :dim) WHERE i IS NOT NULL)
 FROM generate_series(1, 10) i;
 INSERT INTO unkd.user_embeddings
 SELECT 'bench_tiny', user_id, embedding FROM unkd.user_embeddings WHERE model = 'bench' || :dim;
