@@ -63,6 +63,9 @@ WHERE i.model = 'bench$dim' AND u.model = 'bench$dim' AND u.user_id = :uid
 ORDER BY score DESC LIMIT 10;
 SQL
 	./bench/out/tight_loop "$N_ITEMS" "$dim" 10 1000
+	for model in "bench$dim" bench_tiny; do
+		psql -X -q -d postgres -v model="$model" -v n_users="$N_USERS" -f bench/in_server.sql 2>&1 | sed 's/^.*WARNING:  //'
+	done
 	run_pgbench "recommend dim=$dim" "$OUT/rec$dim.sql" 1
 	run_pgbench "recommend dim=$dim" "$OUT/rec$dim.sql" 2
 	run_pgbench "recommend 10 items dim=$dim (fixed)" "$OUT/tiny$dim.sql" 1
