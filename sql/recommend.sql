@@ -173,6 +173,24 @@ UPDATE unkd.user_embeddings SET embedding = '{1,2,3}' WHERE model = 'm2';
 ALTER TABLE rec.no_index RENAME TO no_index_gone;
 SELECT rec.error_of('SELECT * FROM unkd.recommend(1, 5, ''m2'')');
 
+-- the extension dropped and created again in this session: version_ids restart,
+-- and a new model that reuses a cached model's name and version_id is not stale
+ALTER TABLE rec.no_index_gone RENAME TO no_index;
+SELECT version_id AS m2_version FROM unkd.models WHERE name = 'm2' \gset
+SELECT item_id FROM unkd.recommend(1, 1, 'm2');
+DROP EXTENSION unkd CASCADE;
+CREATE EXTENSION unkd;
+SELECT setval('unkd.model_version_seq', :m2_version, false) > 0 AS version_reused;
+CREATE TABLE rec.again (uid bigint, iid bigint);
+CREATE INDEX ON rec.again (uid);
+INSERT INTO unkd.models (name, kind, method, dim, n_users, n_items, n_interactions, strata,
+						 interactions, user_column, item_column)
+VALUES ('m2', 'student', 'unkd', 3, 1, 3, 0, '{}', 'rec.again', 'uid', 'iid');
+SELECT version_id = :m2_version AS same_version_id FROM unkd.models WHERE name = 'm2';
+INSERT INTO unkd.item_embeddings VALUES ('m2', 101, 1, '{0,0,1}'), ('m2', 102, 0, '{0,1,0}'), ('m2', 103, 0, '{1,0,0}');
+INSERT INTO unkd.user_embeddings VALUES ('m2', 1, '{1,2,3}');
+SELECT item_id FROM unkd.recommend(1, 1, 'm2');
+
 DELETE FROM unkd.models WHERE name IN ('m1', 'm2');
 DROP SCHEMA rec CASCADE;
 RESET search_path;

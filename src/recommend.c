@@ -38,6 +38,7 @@ typedef struct ServeModel
 	struct ServeModel *next;
 	MemoryContext cxt;
 	char	   *name;
+	Oid			registry;		/* OID of unkd.models when it was loaded */
 	int64		version_id;
 	int32		dim;
 	int32		n_items;
@@ -55,6 +56,7 @@ typedef struct ServeModel
 typedef struct ServeCall
 {
 	char	   *name;
+	Oid			registry;		/* OID of unkd.models */
 	int64		version_id;
 	bool		has_user;
 	float	   *user_vec;		/* [dim] when has_user */
@@ -198,12 +200,12 @@ LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *cal
 		Oid			types[2] = {TEXTOID, INT8OID};
 
 		call_by_name_plan = KeepCallPlan(
-			"SELECT m.name, m.version_id, u.embedding FROM unkd.models m"
+			"SELECT m.name, m.version_id, u.embedding, m.tableoid FROM unkd.models m"
 			" LEFT JOIN unkd.user_embeddings u ON u.model OPERATOR(pg_catalog.=) m.name"
 			" AND u.user_id OPERATOR(pg_catalog.=) $2"
 			" WHERE m.name OPERATOR(pg_catalog.=) $1", 2, types);
 		call_deployed_plan = KeepCallPlan(
-			"SELECT m.name, m.version_id, u.embedding FROM unkd.models m"
+			"SELECT m.name, m.version_id, u.embedding, m.tableoid FROM unkd.models m"
 			" LEFT JOIN unkd.user_embeddings u ON u.model OPERATOR(pg_catalog.=) m.name"
 			" AND u.user_id OPERATOR(pg_catalog.=) $2"
 			" WHERE m.deployed", 2, types);
@@ -233,6 +235,7 @@ LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *cal
 	old = MemoryContextSwitchTo(outer);
 	call->name = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
 	call->version_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+	call->registry = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));
 	values[0] = SPI_getbinval(tuple, desc, 3, &isnull);
 	call->has_user = !isnull;
 	call->user_dim = 0;
@@ -401,7 +404,9 @@ BuildServeModel(const char *name)
 
 /*
  * The cache entry for the version the call saw: reuse it, or build the new
- * one and then swap it in place of the old entry.
+ * one and then swap it in place of the old entry. The registry's OID is part
+ * of the key because version_id restarts with the sequence when the
+ * extension is dropped and created again in the same session.
  */
 static ServeModel *
 GetServeModel(const ServeCall *call)
@@ -410,10 +415,12 @@ GetServeModel(const ServeCall *call)
 	ServeModel *m;
 	ServeModel **link;
 
-	if (old != NULL && old->version_id == call->version_id)
+	if (old != NULL && old->version_id == call->version_id &&
+		old->registry == call->registry)
 		return old;
 
 	m = BuildServeModel(call->name);
+	m->registry = call->registry;
 	if (m->version_id != call->version_id)
 	{
 		FreeServeModel(m);
