@@ -195,15 +195,20 @@ LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *cal
 	int			ret;
 	MemoryContext old;
 
-	if (call_by_name_plan == NULL)
+	if (call_deployed_plan == NULL)
 	{
 		Oid			types[2] = {TEXTOID, INT8OID};
+		SPIPlanPtr	by_name;
 
-		call_by_name_plan = KeepCallPlan(
+		/* both or neither: the second is set last and tested above */
+		by_name = KeepCallPlan(
 			"SELECT m.name, m.version_id, u.embedding, m.tableoid FROM unkd.models m"
 			" LEFT JOIN unkd.user_embeddings u ON u.model OPERATOR(pg_catalog.=) m.name"
 			" AND u.user_id OPERATOR(pg_catalog.=) $2"
 			" WHERE m.name OPERATOR(pg_catalog.=) $1", 2, types);
+		if (call_by_name_plan != NULL)
+			SPI_freeplan(call_by_name_plan);
+		call_by_name_plan = by_name;
 		call_deployed_plan = KeepCallPlan(
 			"SELECT m.name, m.version_id, u.embedding, m.tableoid FROM unkd.models m"
 			" LEFT JOIN unkd.user_embeddings u ON u.model OPERATOR(pg_catalog.=) m.name"
