@@ -140,6 +140,21 @@ SELECT count(DISTINCT score) AS distinct_scores_inside FROM unkd.recommend(7, 50
 ROLLBACK;
 SELECT count(DISTINCT score) > 1 AS distinct_scores_after FROM unkd.recommend(7, 50, 'm1');
 
+-- a version that fails to load (registry and embeddings disagree) is an error,
+-- and the cached version still serves correctly afterwards
+BEGIN;
+UPDATE unkd.models SET version_id = nextval('unkd.model_version_seq'), n_items = n_items + 5 WHERE name = 'm1';
+SELECT rec.error_of('SELECT * FROM unkd.recommend(7, 3, ''m1'')');
+ROLLBACK;
+SELECT count(*) AS users, count(*) FILTER (WHERE ok) AS users_matching_after_failed_load
+FROM (
+	SELECT u, (SELECT coalesce(bool_and(r.item_id = b.item_id AND abs(r.score - b.score) < 1e-5), false)
+					  AND count(r.*) = count(b.*)
+			   FROM unkd.recommend(u, 12, 'm1') r
+			   FULL JOIN rec.brute('m1', u, 12) b ON b.rank = r.rank) AS ok
+	FROM generate_series(1, 30) u
+) t;
+
 -- the deployed model serves calls without a model name
 UPDATE unkd.models SET deployed = false WHERE deployed;  -- whatever earlier tests left
 SELECT rec.error_of('SELECT * FROM unkd.recommend(1, 5)');
