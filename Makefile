@@ -7,9 +7,12 @@ OBJS = \
 	src/input.o \
 	src/model_store.o \
 	src/popularity.o \
+	src/registry.o \
+	src/sampling.o \
 	src/split.o \
 	src/synthetic.o \
 	src/topk.o \
+	src/train.o \
 	src/unkd.o
 
 DATA = unkd--$(EXTVERSION).sql
