@@ -3,4 +3,4 @@
 # demo on built-in synthetic data, in a throw-away cluster.
 source "$(dirname "$0")/lib.sh"
 unkd_setup
-psql -X -d postgres -v ON_ERROR_STOP=1 -f "$UNKD_ROOT/docs/demo.sql"
+psql -X -q -d postgres -v ON_ERROR_STOP=1 -f "$UNKD_ROOT/docs/demo.sql"

@@ -36,10 +36,15 @@ unkd_build_install() {
 	make -C "$UNKD_ROOT" -s install PG_CONFIG="$PG_BIN/pg_config" >/dev/null
 }
 
+# Run a command as the postgres user from a directory it can read
+as_postgres() {
+	(cd / && runuser -u postgres -- "$@")
+}
+
 # Stop and remove the throw-away cluster
 unkd_cluster_stop() {
 	if [ -n "${UNKD_DATA:-}" ] && [ -d "$UNKD_DATA" ]; then
-		runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$UNKD_DATA/pgdata" -m immediate stop >/dev/null 2>&1 || true
+		as_postgres "$PG_BIN/pg_ctl" -D "$UNKD_DATA/pgdata" -m immediate stop >/dev/null 2>&1 || true
 		rm -rf "$UNKD_DATA"
 	fi
 }
@@ -50,7 +55,7 @@ unkd_cluster_start() {
 	chown postgres: "$UNKD_DATA"
 	chmod 700 "$UNKD_DATA"
 	trap unkd_cluster_stop EXIT
-	runuser -u postgres -- "$PG_BIN/initdb" -D "$UNKD_DATA/pgdata" -A trust -U postgres >/dev/null
+	as_postgres "$PG_BIN/initdb" -D "$UNKD_DATA/pgdata" -A trust -U postgres >/dev/null
 	cat >> "$UNKD_DATA/pgdata/postgresql.conf" <<CONF
 port = $UNKD_PORT
 listen_addresses = ''
@@ -61,7 +66,7 @@ cron.use_background_workers = on
 max_worker_processes = 16
 fsync = off
 CONF
-	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$UNKD_DATA/pgdata" -l "$UNKD_DATA/server.log" -w start >/dev/null
+	as_postgres "$PG_BIN/pg_ctl" -D "$UNKD_DATA/pgdata" -l "$UNKD_DATA/server.log" -w start >/dev/null
 	export PGHOST="$UNKD_DATA" PGPORT="$UNKD_PORT" PGUSER=postgres
 }
 
@@ -77,4 +82,8 @@ unkd_setup() {
 	flock 9
 	unkd_build_install
 	unkd_cluster_start
+	# long jobs (benchmarks, quality) let other runs proceed once started
+	if [ "${UNKD_RELEASE_LOCK:-0}" = 1 ]; then
+		flock -u 9
+	fi
 }

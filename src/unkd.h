@@ -24,6 +24,21 @@
 #define UNKD_MAX_K			100000
 #define UNKD_FETCH_BATCH	10000
 
+/*
+ * Mix the bits of a 64-bit value (the splitmix64 finalizer); PostgreSQL 15
+ * has no 64-bit murmur hash
+ */
+static inline uint64
+UnkdHash64(uint64 x)
+{
+	x ^= x >> 30;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64CONST(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return x;
+}
+
 /* Opaque 64-bit id -> dense index hash map (input.c) */
 typedef struct UnkdIdMap UnkdIdMap;
 
@@ -110,6 +125,7 @@ typedef struct UnkdModel
 	int32		dim;
 	int32		n_users;
 	int32		n_items;
+	int64		n_interactions; /* distinct training pairs */
 	int64	   *user_ids;		/* NULL when users were not loaded */
 	float	   *user_emb;
 	int64	   *item_ids;

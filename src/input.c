@@ -1,0 +1,454 @@
+/*
+ * input.c
+ *	  Reading interaction tables through SPI into dense, deduplicated form.
+ *
+ * Every user table is read with the caller's rights through an SPI cursor in
+ * batches of UNKD_FETCH_BATCH rows, so views, row-level security and
+ * distributed tables behave as in any query. Ids are cast to int8 in the
+ * query after the column types were checked against the catalog, which gives
+ * precise errors before any row is read.
+ *
+ * The pairs are sorted and deduplicated, then users and items get dense
+ * indices in ascending id order: the result does not depend on the physical
+ * order of the rows, which keeps training deterministic for a seed.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "lib/qunique.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "unkd.h"
+
+/* Entry of the id -> dense index hash map */
+typedef struct UnkdIdEntry
+{
+	int64		id;
+	int32		index;
+	char		status;
+} UnkdIdEntry;
+
+#define SH_PREFIX		unkdid
+#define SH_ELEMENT_TYPE	UnkdIdEntry
+#define SH_KEY_TYPE		int64
+#define SH_KEY			id
+#define SH_HASH_KEY(tb, key)	UnkdHash64((uint64) (key))
+#define SH_EQUAL(tb, a, b)		((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+struct UnkdIdMap
+{
+	unkdid_hash *hash;
+};
+
+/* A (user, item) pair as read, before dense mapping */
+typedef struct UnkdRawPair
+{
+	int64		user_id;
+	int64		item_id;
+} UnkdRawPair;
+
+/* Growing buffer of raw pairs filled by the scan callback */
+typedef struct UnkdPairBuffer
+{
+	UnkdRawPair *pairs;
+	int64		count;
+	int64		capacity;
+	int64		n_null;
+	MemoryContext context;
+} UnkdPairBuffer;
+
+/*
+ * Check a planned allocation against the training memory budget
+ *
+ * The budget is maintenance_work_mem, as for index builds: training and
+ * evaluation are maintenance-like work that a DBA sizes per session.
+ */
+void
+UnkdCheckMemoryBudget(double bytes, const char *what)
+{
+	double		budget = (double) maintenance_work_mem * 1024.0;
+
+	if (bytes > budget)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s needs %.0f MB of memory, maintenance_work_mem is %d MB",
+						what, ceil(bytes / (1024.0 * 1024.0)),
+						maintenance_work_mem / 1024),
+				 errhint("Increase maintenance_work_mem for this session, e.g. SET maintenance_work_mem = '%.0fMB'.",
+						 ceil(bytes / (1024.0 * 1024.0)) + 1)));
+}
+
+/*
+ * Allocate a zeroed array that may exceed 1 GB, with overflow checks
+ */
+void *
+UnkdAllocHuge(Size count, Size size)
+{
+	Size		bytes = mul_size(Max(count, 1), size);
+
+	return palloc_extended(bytes, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
+
+/*
+ * Quoted, schema-qualified name of a relation for use in SQL text
+ */
+char *
+UnkdRelationName(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname;
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	nspname = get_namespace_name(get_rel_namespace(relid));
+	return quote_qualified_identifier(nspname, relname);
+}
+
+/*
+ * Type of a column of a relation, or an error naming both
+ */
+static Oid
+ColumnType(Oid relid, const char *column)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" does not exist in relation %s",
+						column, UnkdRelationName(relid))));
+	return get_atttype(relid, attnum);
+}
+
+/*
+ * Ensure a column exists and holds integer ids
+ */
+void
+UnkdCheckIdColumn(Oid relid, const char *column)
+{
+	Oid			type = ColumnType(relid, column);
+
+	if (type != INT2OID && type != INT4OID && type != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation %s must be smallint, integer or bigint, not %s",
+						column, UnkdRelationName(relid), format_type_be(type))));
+}
+
+/*
+ * Ensure a column exists and holds floating-point scores
+ */
+void
+UnkdCheckScoreColumn(Oid relid, const char *column)
+{
+	Oid			type = ColumnType(relid, column);
+
+	if (type != FLOAT4OID && type != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation %s must be real or double precision, not %s",
+						column, UnkdRelationName(relid), format_type_be(type))));
+}
+
+/*
+ * Read columns of a relation through an SPI cursor, one callback per row
+ *
+ * casts[i] is the pg_catalog type each column is cast to in the query. The
+ * callback runs in the caller's memory context, so what it allocates
+ * survives the scan; by-reference values must be copied before returning.
+ */
+void
+UnkdScanRelation(Oid relid, int ncolumns, const char *const *columns,
+				 const char *const *casts, UnkdRowCallback callback, void *arg)
+{
+	MemoryContext callerCtx = CurrentMemoryContext;
+	StringInfoData query;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	Datum	   *values = palloc(sizeof(Datum) * ncolumns);
+	bool	   *nulls = palloc(sizeof(bool) * ncolumns);
+
+	initStringInfo(&query);
+	appendStringInfoString(&query, "SELECT ");
+	for (int i = 0; i < ncolumns; i++)
+		appendStringInfo(&query, "%s%s::pg_catalog.%s", i > 0 ? ", " : "",
+						 quote_identifier(columns[i]), casts[i]);
+	appendStringInfo(&query, " FROM %s", UnkdRelationName(relid));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(query.data, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query.data,
+			 SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+
+	for (;;)
+	{
+		SPITupleTable *tuptable;
+		uint64		nrows;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, UNKD_FETCH_BATCH);
+		nrows = SPI_processed;
+		if (nrows == 0)
+			break;
+		tuptable = SPI_tuptable;
+		MemoryContextSwitchTo(callerCtx);
+		for (uint64 r = 0; r < nrows; r++)
+		{
+			for (int c = 0; c < ncolumns; c++)
+				values[c] = SPI_getbinval(tuptable->vals[r], tuptable->tupdesc,
+										  c + 1, &nulls[c]);
+			callback(arg, values, nulls);
+		}
+		SPI_freetuptable(tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	pfree(values);
+	pfree(nulls);
+}
+
+/*
+ * Scan callback: append one (user, item) pair, counting NULLs
+ */
+static void
+CollectPair(void *arg, Datum *values, bool *nulls)
+{
+	UnkdPairBuffer *buf = (UnkdPairBuffer *) arg;
+
+	if (nulls[0] || nulls[1])
+	{
+		buf->n_null++;
+		return;
+	}
+	if (buf->count == buf->capacity)
+	{
+		int64		newcap = buf->capacity * 2;
+
+		UnkdCheckMemoryBudget((double) newcap * sizeof(UnkdRawPair),
+							  "reading interactions");
+		buf->pairs = repalloc_huge(buf->pairs, newcap * sizeof(UnkdRawPair));
+		buf->capacity = newcap;
+	}
+	buf->pairs[buf->count].user_id = DatumGetInt64(values[0]);
+	buf->pairs[buf->count].item_id = DatumGetInt64(values[1]);
+	buf->count++;
+}
+
+/* Order pairs by user, then item */
+static int
+CompareRawPairs(const void *a, const void *b)
+{
+	const UnkdRawPair *x = a;
+	const UnkdRawPair *y = b;
+
+	if (x->user_id != y->user_id)
+		return x->user_id < y->user_id ? -1 : 1;
+	if (x->item_id != y->item_id)
+		return x->item_id < y->item_id ? -1 : 1;
+	return 0;
+}
+
+/* Order int64 ids ascending */
+static int
+CompareInt64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * Build a hash map from ids to their positions in the array
+ */
+UnkdIdMap *
+UnkdBuildIdMap(const int64 *ids, int32 n)
+{
+	UnkdIdMap  *map = palloc(sizeof(UnkdIdMap));
+
+	map->hash = unkdid_create(CurrentMemoryContext, Max(n, 16), NULL);
+	for (int32 i = 0; i < n; i++)
+	{
+		bool		found;
+		UnkdIdEntry *entry = unkdid_insert(map->hash, ids[i], &found);
+
+		entry->index = i;
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return map;
+}
+
+/*
+ * Dense index of an id, or -1 when absent
+ */
+int32
+UnkdIdMapLookup(const UnkdIdMap *map, int64 id)
+{
+	UnkdIdEntry *entry = unkdid_lookup(map->hash, id);
+
+	return entry ? entry->index : -1;
+}
+
+/*
+ * Build the dense CSR structure from sorted, distinct raw pairs
+ */
+static void
+BuildDenseInteractions(UnkdInteractions *data, UnkdRawPair *pairs, int64 n)
+{
+	int64	   *items;
+	int64		n_items;
+	int32		u = -1;
+
+	/* distinct items, ascending */
+	UnkdCheckMemoryBudget((double) n * (sizeof(UnkdRawPair) + sizeof(int64) + sizeof(int32)),
+						  "reading interactions");
+	items = UnkdAllocHuge(n, sizeof(int64));
+	for (int64 p = 0; p < n; p++)
+		items[p] = pairs[p].item_id;
+	qsort(items, n, sizeof(int64), CompareInt64);
+	n_items = qunique(items, n, sizeof(int64), CompareInt64);
+	if (n_items > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many distinct items: %lld", (long long) n_items)));
+	data->n_items = (int32) n_items;
+	data->item_ids = repalloc_huge(items, Max(n_items, 1) * sizeof(int64));
+	data->item_map = UnkdBuildIdMap(data->item_ids, data->n_items);
+	data->item_pop = UnkdAllocHuge(n_items, sizeof(int64));
+
+	/* users: count first, then fill */
+	data->n_users = 0;
+	for (int64 p = 0; p < n; p++)
+		if (p == 0 || pairs[p].user_id != pairs[p - 1].user_id)
+			data->n_users++;
+	data->user_ids = UnkdAllocHuge(data->n_users, sizeof(int64));
+	data->user_start = UnkdAllocHuge((Size) data->n_users + 1, sizeof(int64));
+	data->user_items = UnkdAllocHuge(n, sizeof(int32));
+	for (int64 p = 0; p < n; p++)
+	{
+		int32		item;
+
+		if (p == 0 || pairs[p].user_id != pairs[p - 1].user_id)
+		{
+			u++;
+			data->user_ids[u] = pairs[p].user_id;
+			data->user_start[u] = p;
+		}
+		item = UnkdIdMapLookup(data->item_map, pairs[p].item_id);
+		data->user_items[p] = item;
+		data->item_pop[item]++;
+		if ((p & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	data->user_start[data->n_users] = n;
+	data->n_pairs = n;
+	data->user_map = UnkdBuildIdMap(data->user_ids, data->n_users);
+}
+
+/*
+ * Read the distinct (user, item) interactions of a relation
+ *
+ * NULL ids are skipped with a NOTICE giving their count; an input without
+ * any interaction is an error, since nothing can be learned from it.
+ */
+UnkdInteractions *
+UnkdReadInteractions(Oid relid, const char *user_column, const char *item_column)
+{
+	UnkdInteractions *data = palloc0(sizeof(UnkdInteractions));
+	UnkdPairBuffer buf;
+	const char *columns[2] = {user_column, item_column};
+	const char *casts[2] = {"int8", "int8"};
+	int64		n;
+
+	UnkdCheckIdColumn(relid, user_column);
+	UnkdCheckIdColumn(relid, item_column);
+
+	buf.capacity = 65536;
+	buf.count = 0;
+	buf.n_null = 0;
+	buf.pairs = palloc_extended(buf.capacity * sizeof(UnkdRawPair), MCXT_ALLOC_HUGE);
+	UnkdScanRelation(relid, 2, columns, casts, CollectPair, &buf);
+
+	data->n_rows = buf.count + buf.n_null;
+	data->n_null = buf.n_null;
+	if (buf.n_null > 0)
+		ereport(NOTICE,
+				(errmsg("skipped %lld rows of %s with a NULL user or item id",
+						(long long) buf.n_null, UnkdRelationName(relid))));
+	if (buf.count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("relation %s has no interactions", UnkdRelationName(relid)),
+				 errdetail("Every row needs a non-NULL \"%s\" and \"%s\".",
+						   user_column, item_column)));
+
+	qsort(buf.pairs, buf.count, sizeof(UnkdRawPair), CompareRawPairs);
+	n = qunique(buf.pairs, buf.count, sizeof(UnkdRawPair), CompareRawPairs);
+	if (n > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many distinct interactions: %lld", (long long) n)));
+	BuildDenseInteractions(data, buf.pairs, n);
+	pfree(buf.pairs);
+	return data;
+}
+
+/*
+ * Dense index of a user id, or -1 when the user has no interaction
+ */
+int32
+UnkdLookupUser(const UnkdInteractions *data, int64 user_id)
+{
+	return UnkdIdMapLookup(data->user_map, user_id);
+}
+
+/*
+ * Dense index of an item id, or -1 when no user has it
+ */
+int32
+UnkdLookupItem(const UnkdInteractions *data, int64 item_id)
+{
+	return UnkdIdMapLookup(data->item_map, item_id);
+}
+
+/*
+ * Whether a user has an item, by binary search in the user's sorted row
+ */
+bool
+UnkdUserHasItem(const UnkdInteractions *data, int32 user, int32 item)
+{
+	int64		lo = data->user_start[user];
+	int64		hi = data->user_start[user + 1] - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+		int32		v = data->user_items[mid];
+
+		if (v == item)
+			return true;
+		if (v < item)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}

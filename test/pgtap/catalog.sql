@@ -1,0 +1,47 @@
+-- The SQL contract of API.md: objects, signatures, volatility, privileges
+BEGIN;
+SELECT plan(22);
+
+SELECT has_schema('unkd');
+SELECT is_aggregate('unkd', 'popularity_strata', ARRAY['bigint', 'integer']);
+SELECT function_returns('unkd', 'popularity_strata', ARRAY['bigint', 'integer'], 'bigint[]');
+SELECT ok((SELECT aggcombinefn <> 0 AND aggserialfn <> 0 AND aggdeserialfn <> 0
+		   FROM pg_aggregate WHERE aggfnoid = 'unkd.popularity_strata(bigint,integer)'::regprocedure),
+		  'popularity_strata has combine, serial and deserial functions');
+SELECT ok((SELECT proparallel = 's' FROM pg_proc
+		   WHERE oid = 'unkd.popularity_strata(bigint,integer)'::regprocedure),
+		  'popularity_strata is parallel safe');
+SELECT has_function('unkd', 'popularity_groups', ARRAY['regclass', 'integer', 'text', 'text']);
+SELECT function_returns('unkd', 'popularity_groups', ARRAY['regclass', 'integer', 'text', 'text'], 'setof record');
+SELECT has_function('unkd', 'synthetic_interactions', ARRAY['integer', 'integer', 'integer', 'double precision', 'bigint']);
+SELECT volatility_is('unkd', 'synthetic_interactions', ARRAY['integer', 'integer', 'integer', 'double precision', 'bigint'], 'immutable');
+SELECT has_function('unkd', 'split', ARRAY['regclass', 'double precision', 'bigint', 'text', 'text']);
+
+-- argument names and result columns are part of the contract
+SELECT is((SELECT pg_get_function_arguments('unkd.popularity_groups(regclass,integer,text,text)'::regprocedure)),
+		  'interactions regclass, n_groups integer DEFAULT 4, item_column text DEFAULT ''item_id''::text, user_column text DEFAULT ''user_id''::text',
+		  'popularity_groups arguments');
+SELECT is((SELECT pg_get_function_result('unkd.popularity_groups(regclass,integer,text,text)'::regprocedure)),
+		  'TABLE(item_id bigint, popularity bigint, group_id integer)', 'popularity_groups result');
+SELECT is((SELECT pg_get_function_result('unkd.synthetic_interactions(integer,integer,integer,double precision,bigint)'::regprocedure)),
+		  'TABLE(user_id bigint, item_id bigint)', 'synthetic_interactions result');
+SELECT is((SELECT pg_get_function_arguments('unkd.split(regclass,double precision,bigint,text,text)'::regprocedure)),
+		  'interactions regclass, test_fraction double precision DEFAULT 0.2, seed bigint DEFAULT 0, user_column text DEFAULT ''user_id''::text, item_column text DEFAULT ''item_id''::text',
+		  'split arguments');
+SELECT is((SELECT pg_get_function_result('unkd.split(regclass,double precision,bigint,text,text)'::regprocedure)),
+		  'TABLE(user_id bigint, item_id bigint, is_test boolean)', 'split result');
+
+-- the registry
+SELECT has_table('unkd', 'models', 'registry table');
+SELECT has_table('unkd', 'user_embeddings', 'user embeddings table');
+SELECT has_table('unkd', 'item_embeddings', 'item embeddings table');
+SELECT col_type_is('unkd', 'models', 'strata', 'bigint[]', 'models.strata is bigint[]');
+SELECT col_type_is('unkd', 'models', 'params', 'jsonb', 'models.params is jsonb');
+SELECT table_privs_are('unkd', 'models', 'public', ARRAY['SELECT'], 'everyone can read the registry');
+
+-- the extension is not relocatable and lives in schema unkd
+SELECT ok((SELECT NOT extrelocatable AND extnamespace = 'unkd'::regnamespace
+		   FROM pg_extension WHERE extname = 'unkd'), 'unkd is a fixed-schema extension');
+
+SELECT * FROM finish();
+ROLLBACK;
