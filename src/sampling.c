@@ -285,7 +285,7 @@ CandidatesFromTable(CandidateBuilder *b, UnkdCandidates *cand,
 {
 	const UnkdInteractions *data = b->data;
 	const char *columns[3] = {source->user_column, source->item_column, source->score_column};
-	const char *casts[3] = {"pg_catalog.int8", "pg_catalog.int8", "pg_catalog.float8"};
+	const char *casts[3] = {"int8", "int8", "float8"};
 	ScoreScan	scan = {0};
 	int32	   *items;
 	float	   *scores;
