@@ -15,11 +15,13 @@
 
 #include <math.h>
 
+#include "catalog/namespace.h"
 #include "common/pg_prng.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -152,6 +154,34 @@ CheckPositive(const char *what, double value, bool strict)
 						what, strict ? "greater than" : "at least", value)));
 }
 
+/* The caller may write one registry table, or fails before any work */
+static void
+CheckCanWrite(Oid schema, const char *table, AclMode mode)
+{
+	Oid			relid = get_relname_relid(table, schema);
+	AclResult	result;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "unkd.%s is missing", table);
+	result = pg_class_aclcheck(relid, GetUserId(), mode);
+	if (result != ACLCHECK_OK)
+		aclcheck_error(result, OBJECT_TABLE, table);
+}
+
+/*
+ * Saving a model writes the registry with the caller's rights: check them
+ * up front rather than after a long run.
+ */
+static void
+CheckCanSaveModel(void)
+{
+	Oid			schema = get_namespace_oid("unkd", false);
+
+	CheckCanWrite(schema, "models", ACL_INSERT | ACL_UPDATE);
+	CheckCanWrite(schema, "user_embeddings", ACL_INSERT | ACL_DELETE);
+	CheckCanWrite(schema, "item_embeddings", ACL_INSERT | ACL_DELETE);
+}
+
 /* Options common to train and distill */
 static void
 CheckCommonOptions(const TrainOptions *opt)
@@ -168,6 +198,7 @@ CheckCommonOptions(const TrainOptions *opt)
 	CheckIntRange("eval_every", opt->eval_every, 1, MAX_EPOCHS);
 	CheckIntRange("patience", opt->patience, 1, MAX_EPOCHS);
 	CheckIntRange("notice_every", opt->notice_every, 0, MAX_EPOCHS);
+	CheckCanSaveModel();
 	UnkdCheckIdColumn(opt->interactions, opt->user_column);
 	UnkdCheckIdColumn(opt->interactions, opt->item_column);
 	if (OidIsValid(opt->validation))
