@@ -17,6 +17,7 @@
 
 #include "catalog/namespace.h"
 #include "common/pg_prng.h"
+#include "common/shortest_dec.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -663,11 +664,14 @@ JsonText(StringInfo buf, const char *key, const char *value)
 		appendStringInfoString(buf, "null");
 }
 
-/* Append "key": number */
+/* Append "key": number, in the shortest text that reads back exactly */
 static void
 JsonNumber(StringInfo buf, const char *key, double value)
 {
-	appendStringInfo(buf, "%s\"%s\": %.17g", buf->len > 1 ? ", " : "", key, value);
+	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	double_to_shortest_decimal_buf(value, digits);
+	appendStringInfo(buf, "%s\"%s\": %s", buf->len > 1 ? ", " : "", key, digits);
 }
 
 /* Qualified name of an optional relation, or NULL */
