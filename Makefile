@@ -30,3 +30,15 @@ PG_CFLAGS += $(OPTFLAGS) -ftree-vectorize -fassociative-math -fno-signed-zeros -
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Training benchmark (run as root: it starts its own throw-away cluster).
+# The standalone loop is compiled with the extension's flags for a fair ceiling.
+EXTRA_CLEAN = bench/out
+bench/out/sgd_loop: bench/sgd_loop.c src/sgd.h
+	@mkdir -p bench/out
+	$(CC) $(CFLAGS) -I src -o $@ bench/sgd_loop.c -lm
+
+bench-train: bench/out/sgd_loop
+	bench/train.sh
+
+.PHONY: bench-train

@@ -19,6 +19,9 @@
 #include "sampling.h"
 #include "sgd.h"
 
+/* users scored together against the teacher's item matrix */
+#define SCORE_BLOCK 32
+
 /* A teacher score of one (user, item), collected from a score table */
 typedef struct ScoreRow
 {
@@ -176,6 +179,31 @@ FindId(const int64 *ids, int32 n, int64 id)
 	return (lo < n && ids[lo] == id) ? lo : -1;
 }
 
+/*
+ * Teacher scores of a block of users against all known items, item-major so
+ * that each item row is read once per block instead of once per user: the
+ * item matrix rarely fits in cache, the block of user rows does.
+ */
+static void
+ScoreUserBlock(const float *users, int nb, const float *items, int32 n_items,
+			   int32 dim, float *scores)
+{
+	for (int32 k = 0; k < n_items; k++)
+	{
+		const float *item = items + (int64) k * dim;
+
+		for (int b = 0; b < nb; b++)
+		{
+			const float *user = users + (int64) b * dim;
+			float		dot = 0.0f;
+
+			for (int32 d = 0; d < dim; d++)
+				dot += user[d] * item[d];
+			scores[(int64) b * n_items + k] = dot;
+		}
+	}
+}
+
 /* Candidates from a teacher model's inner products */
 static void
 CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
@@ -186,6 +214,8 @@ CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 	int32		n_known = 0;
 	int32	   *known;
 	float	   *item_emb;
+	float	   *block_users;
+	int32		block_ids[SCORE_BLOCK];
 	float	   *scores;
 
 	/* the teacher's item rows in training-item order, known items only */
@@ -201,25 +231,42 @@ CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 			   teacher->item_emb + (int64) t * dim, dim * sizeof(float));
 		known[n_known++] = i;
 	}
-	scores = UnkdAllocHuge(Max(n_known, 1), sizeof(float));
+	/* a model without a single training item has nothing to distil */
+	if (n_known == 0)
+		return;
+	block_users = palloc((Size) SCORE_BLOCK * dim * sizeof(float));
+	scores = UnkdAllocHuge((Size) SCORE_BLOCK * n_known, sizeof(float));
 
-	for (int32 u = 0; u < data->n_users; u++)
+	for (int32 first = 0; first < data->n_users; first += SCORE_BLOCK)
 	{
-		int32		t = FindId(teacher->user_ids, teacher->n_users, data->user_ids[u]);
+		int			nb = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		/* a user the teacher never saw has no teacher preference to distil */
-		if (t < 0 || n_known == 0)
-			continue;
-		UnkdScoreItems(teacher->user_emb + (int64) t * dim, item_emb, n_known,
-					   dim, scores);
-		for (int32 k = 0; k < n_known; k++)
-			if (!isfinite(scores[k]))
-				ReportBadScore(psprintf("teacher model \"%s\"", name), scores[k]);
-		OfferScored(b, u, known, scores, n_known);
-		FinishUser(b, cand, u);
+		for (int32 u = first; u < Min(first + SCORE_BLOCK, data->n_users); u++)
+		{
+			int32		t = FindId(teacher->user_ids, teacher->n_users, data->user_ids[u]);
+
+			if (t < 0)
+				continue;
+			memcpy(block_users + (int64) nb * dim, teacher->user_emb + (int64) t * dim,
+				   dim * sizeof(float));
+			block_ids[nb++] = u;
+		}
+		ScoreUserBlock(block_users, nb, item_emb, n_known, dim, scores);
+		for (int k = 0; k < nb; k++)
+		{
+			const float *row = scores + (int64) k * n_known;
+
+			for (int32 i = 0; i < n_known; i++)
+				if (!isfinite(row[i]))
+					ReportBadScore(psprintf("teacher model \"%s\"", name), row[i]);
+			OfferScored(b, block_ids[k], known, row, n_known);
+			FinishUser(b, cand, block_ids[k]);
+		}
 	}
 	pfree(scores);
+	pfree(block_users);
 	pfree(item_emb);
 	pfree(known);
 }
