@@ -218,6 +218,11 @@ CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 	int32		block_ids[SCORE_BLOCK];
 	float	   *scores;
 
+	/* the teacher's item rows realigned, and one block of scores */
+	UnkdCheckMemoryBudget(UnkdCandidatesBytes(data->n_users, cand->n_groups, cand->max_len) +
+						  (double) data->n_items * (dim + SCORE_BLOCK + 1) * sizeof(float),
+						  "scoring with the teacher");
+
 	/* the teacher's item rows in training-item order, known items only */
 	known = UnkdAllocHuge(data->n_items, sizeof(int32));
 	item_emb = UnkdAllocHuge((Size) data->n_items * dim, sizeof(float));
