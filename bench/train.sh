@@ -6,7 +6,9 @@
 # Needs root, like scripts/test.sh: it runs its own throw-away cluster.
 # Prints figures only; nothing here asserts a timing.
 #
-# Environment: BENCH_EPOCHS (synthetic set, default 5), BENCH_ML1M (csv path)
+# Environment: BENCH_EPOCHS (synthetic set, default 5), BENCH_ML1M (csv path),
+# BENCH_SERVER=existing to use the server of PGHOST/PGPORT (unkd installed)
+# in a scratch database unkd_bench instead of a throw-away cluster.
 set -euo pipefail
 UNKD_PORT=${UNKD_PORT:-54339}
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -14,12 +16,19 @@ BENCH_EPOCHS=${BENCH_EPOCHS:-5}
 BENCH_ML1M=${BENCH_ML1M:-/work/shared/data/ml-1m/interactions.csv}
 LOOP="$UNKD_ROOT/bench/out/sgd_loop"
 
-# one long session: a released install lock cannot swap the library under it
-UNKD_RELEASE_LOCK=1 unkd_setup
+SQL=$(mktemp)
+if [ "${BENCH_SERVER:-}" = existing ]; then
+	DB=unkd_bench
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+	trap 'rm -f "$SQL"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB"' EXIT
+else
+	DB=postgres
+	# one long session: a released install lock cannot swap the library under it
+	UNKD_RELEASE_LOCK=1 unkd_setup
+	trap 'rm -f "$SQL"; unkd_cluster_stop' EXIT
+fi
 # after set-up, whose clean build removes bench/out
 make -C "$UNKD_ROOT" -s bench/out/sgd_loop PG_CONFIG="$PG_BIN/pg_config"
-SQL=$(mktemp)
-trap 'rm -f "$SQL"; unkd_cluster_stop' EXIT
 
 cat > "$SQL" <<'SQL'
 \set ON_ERROR_STOP 1
@@ -76,7 +85,7 @@ SELECT dataset, dim, round(pair_updates / loop_seconds) FROM bench_results ORDER
 SQL
 
 echo "== in-database training (updates_per_s: SGD pair updates per second of the epoch loop)"
-psql -X -q -d postgres -f "$SQL"
+psql -X -q -d "$DB" -f "$SQL"
 echo
 echo "== tight standalone loop (same step, same flags, random data of the same shape)"
 printf "%-14s %4s %14s %14s %6s\n" dataset dim loop_updates_s in_db_updates_s ratio
