@@ -471,24 +471,31 @@ RunEpoch(Trainer *t)
 	const UnkdInteractions *data = t->data;
 	const int64 *user_start = data->user_start;
 	const int32 *user_items = data->user_items;
+	/* locals: with -fno-strict-aliasing every float store would reload fields */
+	const int32 *order = t->order;
+	const int32 *pair_user = t->pair_user;
+	float	   *user_emb = t->user_emb;
+	float	   *item_emb = t->item_emb;
+	int64		n_pairs = data->n_pairs;
 	int32		n_items = data->n_items;
 	int			dim = t->opt->dim;
 	float		lr = (float) t->opt->lr;
 	float		decay = (float) t->opt->decay;
 	bool		distill = t->cand != NULL;
+	int64		updates = 0;
 	double		bpr_loss = 0.0;
 	double		kd_loss = 0.0;
 
 	ShuffleOrder(t);
 	if (distill)
 		SampleEpochPairs(t);
-	for (int64 s = 0; s < data->n_pairs; s++)
+	for (int64 s = 0; s < n_pairs; s++)
 	{
-		int32		e = t->order[s];
-		int32		u = t->pair_user[e];
+		int32		e = order[s];
+		int32		u = pair_user[e];
 		int64		first = user_start[u];
 		int64		n_u = user_start[u + 1] - first;
-		float	   *user_vec = t->user_emb + (int64) u * dim;
+		float	   *user_vec = user_emb + (int64) u * dim;
 
 		if ((s & 4095) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -500,15 +507,16 @@ RunEpoch(Trainer *t)
 			do
 				j = UnkdScaleBelow(pg_prng_uint32(&t->rng), n_items);
 			while (UnkdSortedContains(user_items + first, n_u, j));
-			bpr_loss += UnkdBprStep(user_vec, t->item_emb + (int64) user_items[e] * dim,
-									t->item_emb + (int64) j * dim, dim, lr, decay, 1.0f);
-			t->updates++;
+			bpr_loss += UnkdBprStep(user_vec, item_emb + (int64) user_items[e] * dim,
+									item_emb + (int64) j * dim, dim, lr, decay, 1.0f);
+			updates++;
 		}
 		if (distill && t->kd_count[u] > 0)
 			kd_loss += DistillStep(t, u, n_u, user_vec, lr, decay);
 	}
-	t->bpr_loss = bpr_loss / data->n_pairs;
-	t->kd_loss = kd_loss / data->n_pairs;
+	t->updates += updates;
+	t->bpr_loss = bpr_loss / n_pairs;
+	t->kd_loss = kd_loss / n_pairs;
 }
 
 /* Stop with a clear error when the parameters have diverged */
