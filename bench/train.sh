@@ -48,6 +48,8 @@ BEGIN
 		(m.metrics->>'pair_updates')::bigint, (m.metrics->>'loop_seconds')::float8,
 		extract(epoch FROM clock_timestamp() - t0));
 END $$;
+-- the runs print nothing; the report at the end does
+\o /dev/null
 SQL
 
 if [ -f "$BENCH_ML1M" ]; then
@@ -68,6 +70,7 @@ CREATE TABLE synth AS SELECT * FROM unkd.synthetic_interactions(100000, 50000, 2
 SELECT bench_run('synthetic-2M', \$\$SELECT * FROM unkd.train('synth_teacher', 'synth', epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
 SELECT bench_run('synthetic-2M', \$\$SELECT * FROM unkd.distill('synth_kd', 'synth', teacher => 'synth_teacher', n_groups => 1, epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
 SELECT bench_run('synthetic-2M', \$\$SELECT * FROM unkd.distill('synth_unkd', 'synth', teacher => 'synth_teacher', epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
+\o
 \pset footer off
 SELECT dataset, model, method, dim, epochs, pair_updates,
 	   round(pair_updates / loop_seconds) AS updates_per_s,

@@ -22,6 +22,9 @@
 /* users scored together against the teacher's item matrix */
 #define SCORE_BLOCK 32
 
+/* stamp of an item every user has a score for (a teacher model's items) */
+#define SCORED_FOR_ALL (-1)
+
 /* A teacher score of one (user, item), collected from a score table */
 typedef struct ScoreRow
 {
@@ -52,7 +55,8 @@ typedef struct CandidateBuilder
 	UnkdTopK   *topk;			/* [n_groups] */
 	int32	   *sorted_items;	/* [max_len] */
 	float	   *sorted_scores;	/* [max_len] */
-	int32	   *stamp;			/* [n_items] user + 1 where scored */
+	int32	   *stamp;			/* [n_items] user + 1 where scored, or
+								 * SCORED_FOR_ALL */
 } CandidateBuilder;
 
 PG_FUNCTION_INFO_V1(unkd_sample_ranks);
@@ -128,7 +132,8 @@ FinishUser(CandidateBuilder *b, UnkdCandidates *cand, int32 u)
 		{
 			int32		i = b->group_items[g][k];
 
-			if (b->stamp[i] == u + 1 || UnkdSortedContains(seen, n_seen, i))
+			if (b->stamp[i] == u + 1 || b->stamp[i] == SCORED_FOR_ALL ||
+				UnkdSortedContains(seen, n_seen, i))
 				continue;
 			list[n++] = i;
 		}
@@ -137,10 +142,13 @@ FinishUser(CandidateBuilder *b, UnkdCandidates *cand, int32 u)
 	}
 }
 
-/* Offer user u's scored items (ascending item order) to the group heaps */
+/*
+ * Offer user u's scored items (ascending item order) to the group heaps;
+ * stamp marks them as scored unless the caller did so for all users.
+ */
 static void
 OfferScored(CandidateBuilder *b, int32 u, const int32 *items,
-			const float *scores, int32 n)
+			const float *scores, int32 n, bool stamp)
 {
 	const UnkdInteractions *data = b->data;
 	const int32 *seen = data->user_items + data->user_start[u];
@@ -149,14 +157,23 @@ OfferScored(CandidateBuilder *b, int32 u, const int32 *items,
 	for (int32 k = 0; k < n; k++)
 	{
 		int32		i = items[k];
+		UnkdTopK   *topk = &b->topk[b->item_group[i]];
 
 		/* both lists ascend, so one merge walk skips the training positives */
 		while (seen < seen_end && *seen < i)
 			seen++;
-		b->stamp[i] = u + 1;
+		if (stamp)
+			b->stamp[i] = u + 1;
 		if (seen < seen_end && *seen == i)
 			continue;
-		UnkdTopKAdd(&b->topk[b->item_group[i]], i, scores[k]);
+
+		/*
+		 * Most items lose against a full heap's worst entry; items come in
+		 * ascending order, so a tie loses too (ties go to the lower id).
+		 */
+		if (topk->count == topk->k && scores[k] <= topk->scores[0])
+			continue;
+		UnkdTopKAdd(topk, i, scores[k]);
 	}
 }
 
@@ -180,27 +197,31 @@ FindId(const int64 *ids, int32 n, int64 id)
 }
 
 /*
- * Teacher scores of a block of users against all known items, item-major so
- * that each item row is read once per block instead of once per user: the
- * item matrix rarely fits in cache, the block of user rows does.
+ * Teacher scores of a block of users against all known items. The block's
+ * user vectors are stored transposed (dim rows of SCORE_BLOCK floats), so
+ * each item costs dim vector multiply-adds into SCORE_BLOCK accumulators
+ * that stay in registers, and each item row is read once per block rather
+ * than once per user: the item matrix rarely fits in cache.
  */
 static void
-ScoreUserBlock(const float *users, int nb, const float *items, int32 n_items,
+ScoreUserBlock(const float *users_t, const float *items, int32 n_items,
 			   int32 dim, float *scores)
 {
 	for (int32 k = 0; k < n_items; k++)
 	{
 		const float *item = items + (int64) k * dim;
+		float		acc[SCORE_BLOCK] = {0};
 
-		for (int b = 0; b < nb; b++)
+		for (int32 d = 0; d < dim; d++)
 		{
-			const float *user = users + (int64) b * dim;
-			float		dot = 0.0f;
+			const float *row = users_t + (int64) d * SCORE_BLOCK;
+			float		x = item[d];
 
-			for (int32 d = 0; d < dim; d++)
-				dot += user[d] * item[d];
-			scores[(int64) b * n_items + k] = dot;
+			for (int b = 0; b < SCORE_BLOCK; b++)
+				acc[b] += row[b] * x;
 		}
+		for (int b = 0; b < SCORE_BLOCK; b++)
+			scores[(int64) b * n_items + k] = acc[b];
 	}
 }
 
@@ -235,6 +256,7 @@ CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 		memcpy(item_emb + (int64) n_known * dim,
 			   teacher->item_emb + (int64) t * dim, dim * sizeof(float));
 		known[n_known++] = i;
+		b->stamp[i] = SCORED_FOR_ALL;
 	}
 	/* a model without a single training item has nothing to distil */
 	if (n_known == 0)
@@ -254,11 +276,17 @@ CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 
 			if (t < 0)
 				continue;
-			memcpy(block_users + (int64) nb * dim, teacher->user_emb + (int64) t * dim,
-				   dim * sizeof(float));
+			for (int32 d = 0; d < dim; d++)
+				block_users[(int64) d * SCORE_BLOCK + nb] = teacher->user_emb[(int64) t * dim + d];
 			block_ids[nb++] = u;
 		}
-		ScoreUserBlock(block_users, nb, item_emb, n_known, dim, scores);
+		if (nb == 0)
+			continue;
+		/* unused lanes of a partial block compute zeros that nobody reads */
+		for (int k = nb; k < SCORE_BLOCK; k++)
+			for (int32 d = 0; d < dim; d++)
+				block_users[(int64) d * SCORE_BLOCK + k] = 0.0f;
+		ScoreUserBlock(block_users, item_emb, n_known, dim, scores);
 		for (int k = 0; k < nb; k++)
 		{
 			const float *row = scores + (int64) k * n_known;
@@ -266,7 +294,7 @@ CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 			for (int32 i = 0; i < n_known; i++)
 				if (!isfinite(row[i]))
 					ReportBadScore(psprintf("teacher model \"%s\"", name), row[i]);
-			OfferScored(b, block_ids[k], known, row, n_known);
+			OfferScored(b, block_ids[k], known, row, n_known, false);
 			FinishUser(b, cand, block_ids[k]);
 		}
 	}
@@ -379,7 +407,7 @@ CandidatesFromTable(CandidateBuilder *b, UnkdCandidates *cand,
 			scores[n] = (float) scan.rows[r].score;
 			n++;
 		}
-		OfferScored(b, u, items, scores, n);
+		OfferScored(b, u, items, scores, n, true);
 		FinishUser(b, cand, u);
 	}
 	pfree(items);
