@@ -47,7 +47,7 @@ CREATE FUNCTION unkd.popularity_groups(
 	item_column text DEFAULT 'item_id',
 	user_column text DEFAULT 'user_id')
 RETURNS TABLE(item_id bigint, popularity bigint, group_id integer)
-AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT;
+AS 'MODULE_PATHNAME', 'unkd_popularity_groups' LANGUAGE C STABLE STRICT;
 
 COMMENT ON FUNCTION unkd.popularity_groups(regclass, integer, text, text) IS
 'every item of an interactions table with its popularity (distinct users) and popularity group (0 = most popular)';
@@ -63,7 +63,7 @@ CREATE FUNCTION unkd.synthetic_interactions(
 	skew double precision DEFAULT 1.0,
 	seed bigint DEFAULT 0)
 RETURNS TABLE(user_id bigint, item_id bigint)
-AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+AS 'MODULE_PATHNAME', 'unkd_synthetic_interactions' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION unkd.synthetic_interactions(integer, integer, integer, double precision, bigint) IS
 'deterministic long-tailed implicit feedback with latent user tastes, for demos and tests';
@@ -75,7 +75,7 @@ CREATE FUNCTION unkd.split(
 	user_column text DEFAULT 'user_id',
 	item_column text DEFAULT 'item_id')
 RETURNS TABLE(user_id bigint, item_id bigint, is_test boolean)
-AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT;
+AS 'MODULE_PATHNAME', 'unkd_split' LANGUAGE C STABLE STRICT;
 
 COMMENT ON FUNCTION unkd.split(regclass, double precision, bigint, text, text) IS
 'per-user random train/test split of the distinct interactions, deterministic for a seed';

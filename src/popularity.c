@@ -28,7 +28,7 @@ PG_FUNCTION_INFO_V1(popularity_strata_combinefn);
 PG_FUNCTION_INFO_V1(popularity_strata_serialfn);
 PG_FUNCTION_INFO_V1(popularity_strata_deserialfn);
 PG_FUNCTION_INFO_V1(popularity_strata_finalfn);
-PG_FUNCTION_INFO_V1(popularity_groups);
+PG_FUNCTION_INFO_V1(unkd_popularity_groups);
 
 /* One popularity level: a count value and how many items have it */
 typedef struct PopularityLevel
@@ -391,7 +391,7 @@ popularity_strata_finalfn(PG_FUNCTION_ARGS)
  * unkd.popularity_groups: every item with its popularity and group
  */
 Datum
-popularity_groups(PG_FUNCTION_ARGS)
+unkd_popularity_groups(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	int32		n_groups = PG_GETARG_INT32(1);

@@ -18,7 +18,7 @@
 
 #include "unkd.h"
 
-PG_FUNCTION_INFO_V1(split);
+PG_FUNCTION_INFO_V1(unkd_split);
 
 /*
  * Ensure the test fraction is a proper fraction
@@ -53,7 +53,7 @@ TestCount(int64 n, double fraction)
  * unkd.split(interactions, test_fraction, seed, user_column, item_column)
  */
 Datum
-split(PG_FUNCTION_ARGS)
+unkd_split(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	double		fraction = PG_GETARG_FLOAT8(1);

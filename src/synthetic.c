@@ -23,7 +23,7 @@
 
 #include "unkd.h"
 
-PG_FUNCTION_INFO_V1(synthetic_interactions);
+PG_FUNCTION_INFO_V1(unkd_synthetic_interactions);
 
 #define SYNTH_MAX_USERS		10000000
 #define SYNTH_MAX_ITEMS		10000000
@@ -126,7 +126,7 @@ CompareInt32(const void *a, const void *b)
  * unkd.synthetic_interactions(n_users, n_items, per_user, skew, seed)
  */
 Datum
-synthetic_interactions(PG_FUNCTION_ARGS)
+unkd_synthetic_interactions(PG_FUNCTION_ARGS)
 {
 	int32		n_users = PG_GETARG_INT32(0);
 	int32		n_items = PG_GETARG_INT32(1);
