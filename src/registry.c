@@ -4,11 +4,13 @@
  *	  registry. Both are plain row changes in the caller's transaction, so
  *	  they take effect atomically at commit.
  */
-#include "unkd.h"
+#include "postgres.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+
+#include "unkd.h"
 
 PG_FUNCTION_INFO_V1(unkd_deploy);
 PG_FUNCTION_INFO_V1(unkd_drop_model);

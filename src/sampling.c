@@ -7,7 +7,7 @@
  * from them every epoch with no allocation, so the training loop stays a
  * plain loop over arrays.
  */
-#include "unkd.h"
+#include "postgres.h"
 
 #include <math.h>
 
@@ -16,6 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
+#include "unkd.h"
 #include "sampling.h"
 #include "sgd.h"
 

@@ -11,7 +11,7 @@
  * The epoch loop touches only contiguous arrays and a local PRNG seeded from
  * the seed argument, so a seed reproduces a model bit for bit on one build.
  */
-#include "unkd.h"
+#include "postgres.h"
 
 #include <math.h>
 
@@ -28,6 +28,7 @@
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
+#include "unkd.h"
 #include "sampling.h"
 #include "sgd.h"
 
