@@ -825,16 +825,17 @@ static void
 CommonArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_dim, int a_epochs,
 		   int a_seed, int a_lr)
 {
-	const char *what[] = {"name", "interactions"};
+	static const char *const options[] = {"lr", "decay", "init_std", NULL, "eval_every",
+	"patience", "notice_every", "user_column", "item_column"};
 
-	for (int a = 0; a < 2; a++)
-		CheckNotNull(fcinfo, a, what[a]);
+	CheckNotNull(fcinfo, 0, "name");
+	CheckNotNull(fcinfo, 1, "interactions");
 	CheckNotNull(fcinfo, a_dim, "dim");
 	CheckNotNull(fcinfo, a_epochs, "epochs");
 	CheckNotNull(fcinfo, a_seed, "seed");
-	for (int a = a_lr; a < a_lr + 9; a++)
-		if (a != a_lr + 3)		/* validation may be NULL */
-			CheckNotNull(fcinfo, a, "an option");
+	for (int k = 0; k < lengthof(options); k++)
+		if (options[k] != NULL) /* validation may be NULL */
+			CheckNotNull(fcinfo, a_lr + k, options[k]);
 	opt->name = ArgText(fcinfo, 0);
 	opt->interactions = PG_GETARG_OID(1);
 	opt->dim = PG_GETARG_INT32(a_dim);
@@ -873,8 +874,9 @@ DistillArgs(FunctionCallInfo fcinfo, TrainOptions *opt)
 	CheckNotNull(fcinfo, 5, "n_groups");
 	CheckNotNull(fcinfo, 6, "samples");
 	CheckNotNull(fcinfo, 7, "kd_weight");
-	for (int a = 19; a <= 21; a++)
-		CheckNotNull(fcinfo, a, "an option");
+	CheckNotNull(fcinfo, 19, "candidates");
+	CheckNotNull(fcinfo, 20, "mu");
+	CheckNotNull(fcinfo, 21, "score_column");
 	opt->distill = true;
 	opt->teacher.model = ArgText(fcinfo, 2);
 	opt->teacher.scores = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
@@ -934,10 +936,12 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 			   *pos_rank,
 			   *neg_rank;
 	int		   *group;
+	static const char *const options[] = {"n_groups", "samples", "candidates", "mu", "seed",
+	"user_column", "item_column", "score_column"};
 
 	CheckNotNull(fcinfo, 0, "interactions");
-	for (int a = 3; a <= 10; a++)
-		CheckNotNull(fcinfo, a, "an option");
+	for (int k = 0; k < lengthof(options); k++)
+		CheckNotNull(fcinfo, 3 + k, options[k]);
 	opt.name = "distill_pairs";
 	opt.interactions = PG_GETARG_OID(0);
 	opt.distill = true;
