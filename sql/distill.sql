@@ -180,6 +180,9 @@ CREATE TABLE distill_text_scores (user_id int, item_id int, score text);
 SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher_scores => 'distill_text_scores')$$);
 CREATE TABLE distill_stranger_scores AS SELECT user_id + 1000000 AS user_id, item_id, score FROM distill_sparse;
 SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher_scores => 'distill_stranger_scores')$$);
+CREATE TABLE distill_strangers AS SELECT user_id + 1000000 AS user_id, item_id + 1000000 AS item_id FROM distill_tr;
+SELECT name FROM unkd.train('distill_stranger', 'distill_strangers', dim => 4, epochs => 1, notice_every => 0);
+SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_stranger')$$);
 SELECT pg_temp.err($$SELECT * FROM unkd.distill_pairs('distill_tr')$$);
 SET maintenance_work_mem = '1MB';
 SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_t', candidates => 2000)$$);
@@ -190,4 +193,4 @@ SELECT count(*) AS no_model_x FROM unkd.models WHERE name = 'x';
 SELECT unkd.drop_model(name) FROM unkd.models WHERE name LIKE 'distill\_%' ORDER BY name;
 DROP TABLE distill_data, distill_tr, distill_scores, distill_groups, distill_p, distill_sparse,
 	distill_sp, distill_small, distill_small_scores, distill_small_p, distill_bad_scores,
-	distill_text_scores, distill_stranger_scores;
+	distill_text_scores, distill_stranger_scores, distill_strangers;

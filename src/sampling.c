@@ -416,6 +416,22 @@ CandidatesFromTable(CandidateBuilder *b, UnkdCandidates *cand,
 	pfree(scan.rows);
 }
 
+/* Refuse a teacher that yields not a single pair: that would train silently without it */
+static void
+CheckSomethingToDistil(const UnkdCandidates *cand, const UnkdTeacherSource *source)
+{
+	for (int64 k = 0; k < (int64) cand->n_users * cand->n_groups; k++)
+		if (cand->len[k] >= 2)
+			return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("the teacher gives no distillation pairs for these interactions"),
+			 errdetail("No user has two unseen items with teacher scores in any popularity group of %s.",
+					   source->model ? psprintf("model \"%s\"", source->model) :
+					   UnkdRelationName(source->scores)),
+			 errhint("Check that the teacher was trained on the same user and item ids, or use kd_weight => 0.")));
+}
+
 /*
  * The candidate lists of every (user, group) from one teacher source; users
  * without any teacher score get empty lists (no pairs, no distillation).
@@ -439,6 +455,7 @@ UnkdBuildCandidates(const UnkdInteractions *data, const int *item_group,
 		CandidatesFromModel(&b, cand, source->model);
 	else
 		CandidatesFromTable(&b, cand, source);
+	CheckSomethingToDistil(cand, source);
 	return cand;
 }
 
