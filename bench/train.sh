@@ -7,12 +7,14 @@
 # Prints figures only; nothing here asserts a timing.
 #
 # Environment: BENCH_EPOCHS (synthetic set, default 5), BENCH_ML1M (csv path),
+# BENCH_SYNTHETIC (n_users,n_items,per_user; default 100000,50000,20),
 # BENCH_SERVER=existing to use the server of PGHOST/PGPORT (unkd installed)
 # in a scratch database unkd_bench instead of a throw-away cluster.
 set -euo pipefail
 UNKD_PORT=${UNKD_PORT:-54339}
 source "$(dirname "$0")/../scripts/lib.sh"
 BENCH_EPOCHS=${BENCH_EPOCHS:-5}
+BENCH_SYNTHETIC=${BENCH_SYNTHETIC:-100000,50000,20}
 BENCH_ML1M=${BENCH_ML1M:-/work/shared/data/ml-1m/interactions.csv}
 LOOP="$UNKD_ROOT/bench/out/sgd_loop"
 
@@ -66,10 +68,10 @@ else
 fi
 
 cat >> "$SQL" <<SQL
-CREATE TABLE synth AS SELECT * FROM unkd.synthetic_interactions(100000, 50000, 20);
-SELECT bench_run('synthetic-2M', \$\$SELECT * FROM unkd.train('synth_teacher', 'synth', epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
-SELECT bench_run('synthetic-2M', \$\$SELECT * FROM unkd.distill('synth_kd', 'synth', teacher => 'synth_teacher', n_groups => 1, epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
-SELECT bench_run('synthetic-2M', \$\$SELECT * FROM unkd.distill('synth_unkd', 'synth', teacher => 'synth_teacher', epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
+CREATE TABLE synth AS SELECT * FROM unkd.synthetic_interactions($BENCH_SYNTHETIC);
+SELECT bench_run('synthetic', \$\$SELECT * FROM unkd.train('synth_teacher', 'synth', epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
+SELECT bench_run('synthetic', \$\$SELECT * FROM unkd.distill('synth_kd', 'synth', teacher => 'synth_teacher', n_groups => 1, epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
+SELECT bench_run('synthetic', \$\$SELECT * FROM unkd.distill('synth_unkd', 'synth', teacher => 'synth_teacher', epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
 \o
 \pset footer off
 SELECT dataset, model, method, dim, epochs, pair_updates,
