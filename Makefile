@@ -9,9 +9,12 @@ OBJS = \
 	src/model_store.o \
 	src/popularity.o \
 	src/recommend.o \
+	src/registry.o \
+	src/sampling.o \
 	src/split.o \
 	src/synthetic.o \
 	src/topk.o \
+	src/train.o \
 	src/unkd.o
 
 DATA = unkd--$(EXTVERSION).sql
@@ -38,3 +41,15 @@ bench/out/tight_loop: bench/tight_loop.c
 .PHONY: bench-serve
 bench-serve:
 	./bench/serve.sh
+
+# Training benchmark (run as root: it starts its own throw-away cluster).
+# The standalone loop is compiled with the extension's flags for a fair ceiling.
+EXTRA_CLEAN = bench/out
+bench/out/sgd_loop: bench/sgd_loop.c src/sgd.h
+	@mkdir -p bench/out
+	$(CC) $(CFLAGS) -I src -o $@ bench/sgd_loop.c -lm
+
+bench-train: bench/out/sgd_loop
+	bench/train.sh
+
+.PHONY: bench-train

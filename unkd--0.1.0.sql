@@ -165,3 +165,101 @@ AS 'MODULE_PATHNAME', 'unkd_evaluate' LANGUAGE C STABLE CALLED ON NULL INPUT ROW
 
 COMMENT ON FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text) IS
 'full-ranking recall, precision and NDCG at k of a model on a test table, with recall and top-k share per training popularity group (group_id NULL = overall)';
+-- Training and distillation
+------------------------------------------------------------------------------
+
+-- Not STRICT: validation and the teacher arguments may be NULL; the C code
+-- rejects NULL in every other argument with a clear error.
+CREATE FUNCTION unkd.train(
+	name text,
+	interactions regclass,
+	dim integer DEFAULT 100,
+	epochs integer DEFAULT 50,
+	seed bigint DEFAULT 0,
+	lr double precision DEFAULT 0.05,
+	decay double precision DEFAULT 0.01,
+	init_std double precision DEFAULT 0.1,
+	validation regclass DEFAULT NULL,
+	eval_every integer DEFAULT 5,
+	patience integer DEFAULT 2,
+	notice_every integer DEFAULT 10,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id')
+RETURNS unkd.models
+AS 'MODULE_PATHNAME', 'unkd_train' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text) IS
+'train a BPR matrix factorisation model (a teacher) and store it as the new version of name';
+
+CREATE FUNCTION unkd.distill(
+	name text,
+	interactions regclass,
+	teacher text DEFAULT NULL,
+	teacher_scores regclass DEFAULT NULL,
+	dim integer DEFAULT 10,
+	n_groups integer DEFAULT 4,
+	samples integer DEFAULT 30,
+	kd_weight double precision DEFAULT 1.0,
+	epochs integer DEFAULT 50,
+	seed bigint DEFAULT 0,
+	lr double precision DEFAULT 0.05,
+	decay double precision DEFAULT 0.01,
+	init_std double precision DEFAULT 0.1,
+	validation regclass DEFAULT NULL,
+	eval_every integer DEFAULT 5,
+	patience integer DEFAULT 2,
+	notice_every integer DEFAULT 10,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id',
+	candidates integer DEFAULT 200,
+	mu double precision DEFAULT 20,
+	score_column text DEFAULT 'score')
+RETURNS unkd.models
+AS 'MODULE_PATHNAME', 'unkd_distill' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text) IS
+'train a compact student with popularity-stratified (n_groups >= 2), standard (n_groups = 1) or no (kd_weight = 0) rank-aware distillation from a teacher model or score table';
+
+CREATE FUNCTION unkd.deploy(name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'unkd_deploy' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.deploy(text) IS
+'make a model the one unkd.recommend uses when no model is named';
+
+CREATE FUNCTION unkd.drop_model(name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'unkd_drop_model' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.drop_model(text) IS
+'remove a model and its embeddings from the registry';
+
+CREATE FUNCTION unkd.sample_ranks(
+	n_candidates integer,
+	n integer,
+	mu double precision DEFAULT 20,
+	seed bigint DEFAULT 0)
+RETURNS TABLE(better integer, worse integer)
+AS 'MODULE_PATHNAME', 'unkd_sample_ranks' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION unkd.sample_ranks(integer, integer, double precision, bigint) IS
+'debugging aid: n rank pairs (0-based) drawn from a candidate list of n_candidates as distillation draws them';
+
+CREATE FUNCTION unkd.distill_pairs(
+	interactions regclass,
+	teacher text DEFAULT NULL,
+	teacher_scores regclass DEFAULT NULL,
+	n_groups integer DEFAULT 4,
+	samples integer DEFAULT 30,
+	candidates integer DEFAULT 200,
+	mu double precision DEFAULT 20,
+	seed bigint DEFAULT 0,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id',
+	score_column text DEFAULT 'score')
+RETURNS TABLE(user_id bigint, group_id integer, better_item bigint, worse_item bigint,
+			  better_rank integer, worse_rank integer)
+AS 'MODULE_PATHNAME', 'unkd_distill_pairs' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.distill_pairs(regclass, text, regclass, integer, integer, integer, double precision, bigint, text, text, text) IS
+'debugging aid: one epoch of the distillation pairs of every user, with popularity group and candidate ranks';

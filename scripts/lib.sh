@@ -49,7 +49,8 @@ unkd_cluster_stop() {
 	fi
 }
 
-# Create and start a cluster in a directory the postgres user owns
+# Create and start a cluster in a directory the postgres user owns; the
+# server must not inherit the install lock (fd 9), or it would hold it
 unkd_cluster_start() {
 	UNKD_DATA=$(mktemp -d /tmp/unkd-cluster.XXXXXX)
 	chown postgres: "$UNKD_DATA"
@@ -66,7 +67,7 @@ cron.use_background_workers = on
 max_worker_processes = 16
 fsync = off
 CONF
-	as_postgres "$PG_BIN/pg_ctl" -D "$UNKD_DATA/pgdata" -l "$UNKD_DATA/server.log" -w start >/dev/null
+	as_postgres "$PG_BIN/pg_ctl" -D "$UNKD_DATA/pgdata" -l "$UNKD_DATA/server.log" -w start >/dev/null 9>&-
 	export PGHOST="$UNKD_DATA" PGPORT="$UNKD_PORT" PGUSER=postgres
 }
 

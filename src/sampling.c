@@ -1,0 +1,612 @@
+/*
+ * sampling.c
+ *	  Teacher candidate lists per (user, popularity group) and the
+ *	  rank-aware pair sampler of spec/METHOD.md sections 4 and 5.
+ *
+ * Candidates are built once per run (the teacher is frozen); pairs are drawn
+ * from them every epoch with no allocation, so the training loop stays a
+ * plain loop over arrays.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+#include "unkd.h"
+#include "sampling.h"
+#include "sgd.h"
+
+/* users scored together against the teacher's item matrix */
+#define SCORE_BLOCK 32
+
+/* stamp of an item every user has a score for (a teacher model's items) */
+#define SCORED_FOR_ALL (-1)
+
+/* A teacher score of one (user, item), collected from a score table */
+typedef struct ScoreRow
+{
+	int32		user;
+	int32		item;
+	double		score;
+} ScoreRow;
+
+/* Collector state of the score-table scan */
+typedef struct ScoreScan
+{
+	const UnkdInteractions *data;
+	ScoreRow   *rows;
+	int64		n_rows;
+	int64		capacity;
+	int64		n_skipped;		/* rows whose user or item is not in training */
+	int64		n_null;
+	const char *relname;
+} ScoreScan;
+
+/* Per-user working memory shared by both teacher sources */
+typedef struct CandidateBuilder
+{
+	const UnkdInteractions *data;
+	const int  *item_group;
+	int32	  **group_items;	/* [n_groups] items of each group, ascending */
+	int32	   *group_size;
+	UnkdTopK   *topk;			/* [n_groups] */
+	int32	   *sorted_items;	/* [max_len] */
+	float	   *sorted_scores;	/* [max_len] */
+	int32	   *stamp;			/* [n_items] user + 1 where scored, or
+								 * SCORED_FOR_ALL */
+} CandidateBuilder;
+
+PG_FUNCTION_INFO_V1(unkd_sample_ranks);
+
+/* Bytes of the candidate lists, for the memory budget */
+double
+UnkdCandidatesBytes(int32 n_users, int n_groups, int32 max_len)
+{
+	return (double) n_users * n_groups * ((double) max_len + 1) * sizeof(int32);
+}
+
+/* An error for a NaN or infinite teacher score: never distil garbage */
+static void
+ReportBadScore(const char *where, double score)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("teacher score is not finite: %g", score),
+			 errdetail("Found in %s.", where),
+			 errhint("Remove NaN and infinite scores, or retrain the teacher with a lower lr.")));
+}
+
+/* Set up the per-group item lists and top-k heaps */
+static void
+InitBuilder(CandidateBuilder *b, const UnkdInteractions *data,
+			const int *item_group, int n_groups, int32 max_len)
+{
+	b->data = data;
+	b->item_group = item_group;
+	b->group_items = palloc(n_groups * sizeof(int32 *));
+	b->group_size = palloc0(n_groups * sizeof(int32));
+	for (int32 i = 0; i < data->n_items; i++)
+		b->group_size[item_group[i]]++;
+	for (int g = 0; g < n_groups; g++)
+	{
+		b->group_items[g] = palloc((b->group_size[g] + 1) * sizeof(int32));
+		b->group_size[g] = 0;
+	}
+	for (int32 i = 0; i < data->n_items; i++)
+	{
+		int			g = item_group[i];
+
+		b->group_items[g][b->group_size[g]++] = i;
+	}
+	b->topk = palloc(n_groups * sizeof(UnkdTopK));
+	for (int g = 0; g < n_groups; g++)
+		UnkdTopKInit(&b->topk[g], max_len);
+	b->sorted_items = palloc(max_len * sizeof(int32));
+	b->sorted_scores = palloc(max_len * sizeof(float));
+	b->stamp = UnkdAllocHuge(data->n_items, sizeof(int32));
+	memset(b->stamp, 0, data->n_items * sizeof(int32));
+}
+
+/*
+ * Finish user u's lists: the scored candidates of each group (already in the
+ * heaps), then the group's unscored unseen items in id order, since a
+ * missing score ranks after every present one.
+ */
+static void
+FinishUser(CandidateBuilder *b, UnkdCandidates *cand, int32 u)
+{
+	const UnkdInteractions *data = b->data;
+	const int32 *seen = data->user_items + data->user_start[u];
+	int64		n_seen = data->user_start[u + 1] - data->user_start[u];
+
+	for (int g = 0; g < cand->n_groups; g++)
+	{
+		int32	   *list = cand->items + ((int64) u * cand->n_groups + g) * cand->max_len;
+		int32		n = UnkdTopKSorted(&b->topk[g], b->sorted_items, b->sorted_scores);
+
+		memcpy(list, b->sorted_items, n * sizeof(int32));
+		for (int32 k = 0; k < b->group_size[g] && n < cand->max_len; k++)
+		{
+			int32		i = b->group_items[g][k];
+
+			if (b->stamp[i] == u + 1 || b->stamp[i] == SCORED_FOR_ALL ||
+				UnkdSortedContains(seen, n_seen, i))
+				continue;
+			list[n++] = i;
+		}
+		cand->len[(int64) u * cand->n_groups + g] = n;
+		UnkdTopKReset(&b->topk[g]);
+	}
+}
+
+/*
+ * Offer user u's scored items (ascending item order) to the group heaps;
+ * stamp marks them as scored unless the caller did so for all users.
+ */
+static void
+OfferScored(CandidateBuilder *b, int32 u, const int32 *items,
+			const float *scores, int32 n, bool stamp)
+{
+	const UnkdInteractions *data = b->data;
+	const int32 *seen = data->user_items + data->user_start[u];
+	const int32 *seen_end = data->user_items + data->user_start[u + 1];
+
+	for (int32 k = 0; k < n; k++)
+	{
+		int32		i = items[k];
+		UnkdTopK   *topk = &b->topk[b->item_group[i]];
+
+		/* both lists ascend, so one merge walk skips the training positives */
+		while (seen < seen_end && *seen < i)
+			seen++;
+		if (stamp)
+			b->stamp[i] = u + 1;
+		if (seen < seen_end && *seen == i)
+			continue;
+
+		/*
+		 * Most items lose against a full heap's worst entry; items come in
+		 * ascending order, so a tie loses too (ties go to the lower id).
+		 */
+		if (topk->count == topk->k && scores[k] <= topk->scores[0])
+			continue;
+		UnkdTopKAdd(topk, i, scores[k]);
+	}
+}
+
+/* Index of id in the ascending ids[0..n), or -1 */
+static int32
+FindId(const int64 *ids, int32 n, int64 id)
+{
+	int32		lo = 0;
+	int32		hi = n;
+
+	while (lo < hi)
+	{
+		int32		mid = lo + (hi - lo) / 2;
+
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (lo < n && ids[lo] == id) ? lo : -1;
+}
+
+/*
+ * Teacher scores of a block of users against all known items. The block's
+ * user vectors are stored transposed (dim rows of SCORE_BLOCK floats), so
+ * each item costs dim vector multiply-adds into SCORE_BLOCK accumulators
+ * that stay in registers, and each item row is read once per block rather
+ * than once per user: the item matrix rarely fits in cache.
+ */
+static void
+ScoreUserBlock(const float *users_t, const float *items, int32 n_items,
+			   int32 dim, float *scores)
+{
+	for (int32 k = 0; k < n_items; k++)
+	{
+		const float *item = items + (int64) k * dim;
+		float		acc[SCORE_BLOCK] = {0};
+
+		for (int32 d = 0; d < dim; d++)
+		{
+			const float *row = users_t + (int64) d * SCORE_BLOCK;
+			float		x = item[d];
+
+			for (int b = 0; b < SCORE_BLOCK; b++)
+				acc[b] += row[b] * x;
+		}
+		for (int b = 0; b < SCORE_BLOCK; b++)
+			scores[(int64) b * n_items + k] = acc[b];
+	}
+}
+
+/* Candidates from a teacher model's inner products */
+static void
+CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
+{
+	const UnkdInteractions *data = b->data;
+	UnkdModel  *teacher = UnkdLoadModel(name, true);
+	int32		dim = teacher->dim;
+	int32		n_known = 0;
+	int32	   *known;
+	float	   *item_emb;
+	float	   *block_users;
+	int32		block_ids[SCORE_BLOCK];
+	float	   *scores;
+
+	/* the teacher's item rows realigned, and one block of scores */
+	UnkdCheckMemoryBudget(UnkdCandidatesBytes(data->n_users, cand->n_groups, cand->max_len) +
+						  (double) data->n_items * (dim + SCORE_BLOCK + 1) * sizeof(float),
+						  "scoring with the teacher");
+
+	/* the teacher's item rows in training-item order, known items only */
+	known = UnkdAllocHuge(data->n_items, sizeof(int32));
+	item_emb = UnkdAllocHuge((Size) data->n_items * dim, sizeof(float));
+	for (int32 i = 0; i < data->n_items; i++)
+	{
+		int32		t = FindId(teacher->item_ids, teacher->n_items, data->item_ids[i]);
+
+		if (t < 0)
+			continue;
+		memcpy(item_emb + (int64) n_known * dim,
+			   teacher->item_emb + (int64) t * dim, dim * sizeof(float));
+		known[n_known++] = i;
+		b->stamp[i] = SCORED_FOR_ALL;
+	}
+	/* a model without a single training item has nothing to distil */
+	if (n_known == 0)
+		return;
+	block_users = palloc((Size) SCORE_BLOCK * dim * sizeof(float));
+	scores = UnkdAllocHuge((Size) SCORE_BLOCK * n_known, sizeof(float));
+
+	for (int32 first = 0; first < data->n_users; first += SCORE_BLOCK)
+	{
+		int			nb = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		/* a user the teacher never saw has no teacher preference to distil */
+		for (int32 u = first; u < Min(first + SCORE_BLOCK, data->n_users); u++)
+		{
+			int32		t = FindId(teacher->user_ids, teacher->n_users, data->user_ids[u]);
+
+			if (t < 0)
+				continue;
+			for (int32 d = 0; d < dim; d++)
+				block_users[(int64) d * SCORE_BLOCK + nb] = teacher->user_emb[(int64) t * dim + d];
+			block_ids[nb++] = u;
+		}
+		if (nb == 0)
+			continue;
+		/* unused lanes of a partial block compute zeros that nobody reads */
+		for (int k = nb; k < SCORE_BLOCK; k++)
+			for (int32 d = 0; d < dim; d++)
+				block_users[(int64) d * SCORE_BLOCK + k] = 0.0f;
+		ScoreUserBlock(block_users, item_emb, n_known, dim, scores);
+		for (int k = 0; k < nb; k++)
+		{
+			const float *row = scores + (int64) k * n_known;
+
+			for (int32 i = 0; i < n_known; i++)
+				if (!isfinite(row[i]))
+					ReportBadScore(psprintf("teacher model \"%s\"", name), row[i]);
+			OfferScored(b, block_ids[k], known, row, n_known, false);
+			FinishUser(b, cand, block_ids[k]);
+		}
+	}
+	pfree(scores);
+	pfree(block_users);
+	pfree(item_emb);
+	pfree(known);
+}
+
+/* Scan callback: map one score row to training indices and keep it */
+static void
+CollectScore(void *arg, Datum *values, bool *nulls)
+{
+	ScoreScan  *scan = (ScoreScan *) arg;
+	double		score;
+	int32		u,
+				i;
+
+	if (nulls[0] || nulls[1] || nulls[2])
+	{
+		scan->n_null++;
+		return;
+	}
+	score = DatumGetFloat8(values[2]);
+	if (!isfinite(score))
+		ReportBadScore(psprintf("teacher-score relation %s", scan->relname), score);
+	u = UnkdLookupUser(scan->data, DatumGetInt64(values[0]));
+	i = UnkdLookupItem(scan->data, DatumGetInt64(values[1]));
+	if (u < 0 || i < 0)
+	{
+		scan->n_skipped++;
+		return;
+	}
+	if (scan->n_rows == scan->capacity)
+	{
+		int64		grown = scan->capacity * 2;
+
+		UnkdCheckMemoryBudget((double) grown * sizeof(ScoreRow), "teacher scores");
+		scan->rows = repalloc_huge(scan->rows, grown * sizeof(ScoreRow));
+		scan->capacity = grown;
+	}
+	scan->rows[scan->n_rows].user = u;
+	scan->rows[scan->n_rows].item = i;
+	scan->rows[scan->n_rows].score = score;
+	scan->n_rows++;
+}
+
+/* Order score rows by user, item, then score descending */
+static int
+CompareScoreRows(const void *a, const void *b)
+{
+	const ScoreRow *x = a;
+	const ScoreRow *y = b;
+
+	if (x->user != y->user)
+		return x->user < y->user ? -1 : 1;
+	if (x->item != y->item)
+		return x->item < y->item ? -1 : 1;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return 0;
+}
+
+/* Candidates from a (possibly sparse) table of teacher scores */
+static void
+CandidatesFromTable(CandidateBuilder *b, UnkdCandidates *cand,
+					const UnkdTeacherSource *source)
+{
+	const UnkdInteractions *data = b->data;
+	const char *columns[3] = {source->user_column, source->item_column, source->score_column};
+	const char *casts[3] = {"int8", "int8", "float8"};
+	ScoreScan	scan = {0};
+	int32	   *items;
+	float	   *scores;
+	int64		r = 0;
+
+	UnkdCheckIdColumn(source->scores, source->user_column);
+	UnkdCheckIdColumn(source->scores, source->item_column);
+	UnkdCheckScoreColumn(source->scores, source->score_column);
+	scan.data = data;
+	scan.relname = UnkdRelationName(source->scores);
+	scan.capacity = 1024;
+	scan.rows = palloc(scan.capacity * sizeof(ScoreRow));
+	UnkdScanRelation(source->scores, 3, columns, casts, CollectScore, &scan);
+	if (scan.n_null > 0)
+		ereport(NOTICE,
+				(errmsg("skipped " INT64_FORMAT " teacher-score rows with a NULL user, item or score",
+						scan.n_null)));
+	if (scan.n_rows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("teacher-score relation %s has no scores for the training users and items",
+						scan.relname)));
+
+	/* duplicates of one (user, item) keep their highest score */
+	qsort(scan.rows, scan.n_rows, sizeof(ScoreRow), CompareScoreRows);
+	items = UnkdAllocHuge(data->n_items, sizeof(int32));
+	scores = UnkdAllocHuge(data->n_items, sizeof(float));
+	while (r < scan.n_rows)
+	{
+		int32		u = scan.rows[r].user;
+		int32		n = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (; r < scan.n_rows && scan.rows[r].user == u; r++)
+		{
+			if (n > 0 && items[n - 1] == scan.rows[r].item)
+				continue;
+			items[n] = scan.rows[r].item;
+			scores[n] = (float) scan.rows[r].score;
+			n++;
+		}
+		OfferScored(b, u, items, scores, n, true);
+		FinishUser(b, cand, u);
+	}
+	pfree(items);
+	pfree(scores);
+	pfree(scan.rows);
+}
+
+/* Refuse a teacher that yields not a single pair: that would train silently without it */
+static void
+CheckSomethingToDistil(const UnkdCandidates *cand, const UnkdTeacherSource *source)
+{
+	for (int64 k = 0; k < (int64) cand->n_users * cand->n_groups; k++)
+		if (cand->len[k] >= 2)
+			return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("the teacher gives no distillation pairs for these interactions"),
+			 errdetail("No user has two unseen items with teacher scores in any popularity group of %s.",
+					   source->model ? psprintf("model \"%s\"", source->model) :
+					   UnkdRelationName(source->scores)),
+			 errhint("Check that the teacher was trained on the same user and item ids, or use kd_weight => 0.")));
+}
+
+/*
+ * The candidate lists of every (user, group) from one teacher source; users
+ * without any teacher score get empty lists (no pairs, no distillation).
+ */
+UnkdCandidates *
+UnkdBuildCandidates(const UnkdInteractions *data, const int *item_group,
+					int n_groups, int32 max_len, const UnkdTeacherSource *source)
+{
+	UnkdCandidates *cand = palloc0(sizeof(UnkdCandidates));
+	CandidateBuilder b;
+
+	cand->n_users = data->n_users;
+	cand->n_groups = n_groups;
+	cand->max_len = max_len;
+	cand->items = UnkdAllocHuge((Size) data->n_users * n_groups * max_len, sizeof(int32));
+	cand->len = UnkdAllocHuge((Size) data->n_users * n_groups, sizeof(int32));
+	memset(cand->len, 0, (Size) data->n_users * n_groups * sizeof(int32));
+
+	InitBuilder(&b, data, item_group, n_groups, max_len);
+	if (source->model != NULL)
+		CandidatesFromModel(&b, cand, source->model);
+	else
+		CandidatesFromTable(&b, cand, source);
+	CheckSomethingToDistil(cand, source);
+	return cand;
+}
+
+/* Precompute the constants of P(r) ~ exp(-(r+1)/mu) */
+void
+UnkdRankSamplerInit(UnkdRankSampler *sampler, double mu)
+{
+	sampler->log_q = -1.0 / mu;
+	sampler->q = exp(sampler->log_q);
+}
+
+/*
+ * One rank of 0..n-1 by inverting the truncated geometric CDF: P(r) is
+ * (1-q) q^r / (1-q^n), so r = floor(log(1 - U (1 - q^n)) / log q).
+ */
+static inline int32
+DrawRank(const UnkdRankSampler *sampler, int32 n, pg_prng_state *rng)
+{
+	double		tail = 1.0 - exp(n * sampler->log_q);
+	double		r = floor(log(1.0 - pg_prng_double(rng) * tail) / sampler->log_q);
+
+	if (r < 0)
+		return 0;
+	return r >= n ? n - 1 : (int32) r;
+}
+
+/* Two distinct ranks of 0..n-1 (n >= 2), the better (smaller) one first */
+void
+UnkdSampleRankPair(const UnkdRankSampler *sampler, int32 n, pg_prng_state *rng,
+				   int32 *better, int32 *worse)
+{
+	int32		a,
+				b;
+
+	do
+	{
+		a = DrawRank(sampler, n, rng);
+		b = DrawRank(sampler, n, rng);
+	} while (a == b);
+	*better = Min(a, b);
+	*worse = Max(a, b);
+}
+
+/*
+ * Spread samples evenly over the groups with at least 2 candidates, the
+ * remainder to the most popular of them first; all zero if none qualifies.
+ */
+void
+UnkdGroupQuota(const int32 *len, int n_groups, int samples, int *quota)
+{
+	int			eligible = 0;
+	int			rest;
+
+	for (int g = 0; g < n_groups; g++)
+		eligible += (len[g] >= 2);
+	rest = eligible > 0 ? samples % eligible : 0;
+	for (int g = 0; g < n_groups; g++)
+	{
+		quota[g] = 0;
+		if (len[g] < 2)
+			continue;
+		quota[g] = samples / eligible + (rest > 0 ? 1 : 0);
+		if (rest > 0)
+			rest--;
+	}
+}
+
+/*
+ * Draw one epoch's pairs of user u into pos/neg (and, when not NULL, their
+ * ranks and group); returns the number drawn: samples, or 0 when no group has
+ * 2 candidates. The quota array lives on the stack: n_groups is bounded.
+ */
+int
+UnkdSampleUserPairs(const UnkdCandidates *cand, int32 user, int samples,
+					const UnkdRankSampler *sampler, pg_prng_state *rng,
+					int32 *pos, int32 *neg, int32 *pos_rank, int32 *neg_rank,
+					int *group)
+{
+	const int32 *len = cand->len + (int64) user * cand->n_groups;
+	int			quota[UNKD_MAX_GROUPS];
+	int			n = 0;
+
+	UnkdGroupQuota(len, cand->n_groups, samples, quota);
+	for (int g = 0; g < cand->n_groups; g++)
+	{
+		const int32 *list = cand->items + ((int64) user * cand->n_groups + g) * cand->max_len;
+
+		for (int k = 0; k < quota[g]; k++)
+		{
+			int32		better,
+						worse;
+
+			UnkdSampleRankPair(sampler, len[g], rng, &better, &worse);
+			pos[n] = list[better];
+			neg[n] = list[worse];
+			if (pos_rank)
+			{
+				pos_rank[n] = better;
+				neg_rank[n] = worse;
+				group[n] = g;
+			}
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * unkd.sample_ranks(n_candidates, n, mu, seed): n pairs of ranks drawn as
+ * the distillation draws them, to test the sampler's distribution from SQL.
+ */
+Datum
+unkd_sample_ranks(PG_FUNCTION_ARGS)
+{
+	int32		n_candidates = PG_GETARG_INT32(0);
+	int32		n = PG_GETARG_INT32(1);
+	double		mu = PG_GETARG_FLOAT8(2);
+	int64		seed = PG_GETARG_INT64(3);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	UnkdRankSampler sampler;
+	pg_prng_state rng;
+
+	if (n_candidates < 2 || n_candidates > 1000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n_candidates must be between 2 and 1000000")));
+	if (n < 0 || n > 100000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n must be between 0 and 100000000")));
+	if (!(mu > 0) || !isfinite(mu))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mu must be a positive finite number")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	UnkdRankSamplerInit(&sampler, mu);
+	pg_prng_seed(&rng, (uint64) seed);
+	for (int32 k = 0; k < n; k++)
+	{
+		int32		better,
+					worse;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		if ((k & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		UnkdSampleRankPair(&sampler, n_candidates, &rng, &better, &worse);
+		values[0] = Int32GetDatum(better);
+		values[1] = Int32GetDatum(worse);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

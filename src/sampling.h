@@ -1,0 +1,60 @@
+/*
+ * sampling.h
+ *	  Teacher candidate lists and the rank-aware pair sampler of
+ *	  spec/METHOD.md sections 4 and 5, shared by train.c and sampling.c.
+ */
+#ifndef UNKD_SAMPLING_H
+#define UNKD_SAMPLING_H
+
+#include "unkd.h"
+
+#include "common/pg_prng.h"
+
+/*
+ * Per (user, group) candidate lists: the group's unseen items, best teacher
+ * score first, at most max_len each; list (u, g) starts at
+ * items[(u * n_groups + g) * max_len] and holds len[u * n_groups + g] items.
+ */
+typedef struct UnkdCandidates
+{
+	int32		n_users;
+	int			n_groups;
+	int32		max_len;
+	int32	   *items;
+	int32	   *len;
+} UnkdCandidates;
+
+/* Where teacher scores come from: exactly one of model / score table */
+typedef struct UnkdTeacherSource
+{
+	const char *model;			/* teacher model name, or NULL */
+	Oid			scores;			/* teacher-score relation, or InvalidOid */
+	const char *user_column;
+	const char *item_column;
+	const char *score_column;
+} UnkdTeacherSource;
+
+/* The rank-aware distribution P(r) ~ exp(-(r+1)/mu), ready to sample */
+typedef struct UnkdRankSampler
+{
+	double		log_q;			/* -1/mu */
+	double		q;				/* exp(-1/mu) */
+} UnkdRankSampler;
+
+extern double UnkdCandidatesBytes(int32 n_users, int n_groups, int32 max_len);
+extern UnkdCandidates *UnkdBuildCandidates(const UnkdInteractions *data,
+										   const int *item_group, int n_groups,
+										   int32 max_len,
+										   const UnkdTeacherSource *source);
+extern void UnkdRankSamplerInit(UnkdRankSampler *sampler, double mu);
+extern void UnkdSampleRankPair(const UnkdRankSampler *sampler, int32 n,
+							   pg_prng_state *rng, int32 *better, int32 *worse);
+extern void UnkdGroupQuota(const int32 *len, int n_groups, int samples,
+						   int *quota);
+extern int	UnkdSampleUserPairs(const UnkdCandidates *cand, int32 user,
+								int samples, const UnkdRankSampler *sampler,
+								pg_prng_state *rng, int32 *pos, int32 *neg,
+								int32 *pos_rank, int32 *neg_rank,
+								int *group);
+
+#endif							/* UNKD_SAMPLING_H */

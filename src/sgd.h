@@ -1,0 +1,85 @@
+/*
+ * sgd.h
+ *	  The BPR stochastic-gradient step shared by the training loops
+ *	  (train.c) and the standalone throughput reference (bench/sgd_loop.c).
+ *
+ * Plain C without PostgreSQL headers so that the benchmark compiles the very
+ * same step with the same flags: whatever the in-database loop costs beyond
+ * this is overhead of ours, not of the arithmetic.
+ */
+#ifndef UNKD_SGD_H
+#define UNKD_SGD_H
+
+#include <math.h>
+
+/* log(1 + exp(x)) without overflow for large x */
+static inline double
+UnkdSoftplus(double x)
+{
+	if (x > 30.0)
+		return x;
+	if (x < -30.0)
+		return exp(x);
+	return log1p(exp(x));
+}
+
+/*
+ * One weighted BPR step on -log sigmoid(<u,p> - <u,q>) + decay/2 * |touched|^2
+ * (scaled by weight), updating u, p and q in place; returns the pair's loss.
+ * p and q are distinct rows, so restrict holds.
+ */
+static inline double
+UnkdBprStep(float *restrict u, float *restrict p, float *restrict q,
+			int dim, float lr, float decay, float weight)
+{
+	float		x = 0.0f;
+	float		g;
+	float		step = lr * weight;
+
+	/* one pass for the score difference: vectorises as a single reduction */
+	for (int k = 0; k < dim; k++)
+		x += u[k] * (p[k] - q[k]);
+
+	/* d/dx of -log sigmoid(x) is -sigmoid(-x) */
+	g = 1.0f / (1.0f + expf(x));
+
+	for (int k = 0; k < dim; k++)
+	{
+		float		uk = u[k];
+		float		pk = p[k];
+		float		qk = q[k];
+
+		u[k] = uk + step * (g * (pk - qk) - decay * uk);
+		p[k] = pk + step * (g * uk - decay * pk);
+		q[k] = qk + step * (-g * uk - decay * qk);
+	}
+	return (double) weight * UnkdSoftplus(-(double) x);
+}
+
+/* Whether sorted items[0..n) contains item (binary search) */
+static inline int
+UnkdSortedContains(const int *items, long n, int item)
+{
+	long		lo = 0;
+	long		hi = n;
+
+	while (lo < hi)
+	{
+		long		mid = (lo + hi) >> 1;
+
+		if (items[mid] < item)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && items[lo] == item;
+}
+
+/* Map a uniform 32-bit value onto 0..n-1 by multiply-shift (bias < n/2^32) */
+static inline int
+UnkdScaleBelow(unsigned int r, int n)
+{
+	return (int) (((unsigned long long) r * (unsigned long long) n) >> 32);
+}
+
+#endif							/* UNKD_SGD_H */
