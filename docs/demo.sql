@@ -74,7 +74,7 @@ FROM demo_eval WHERE group_id IS NULL
 ORDER BY array_position('{demo_teacher,demo_student,demo_kd,demo_unkd}'::text[], name);
 
 \echo '== 8. serving: deploy the UnKD student and recommend for user 42 (seen items excluded)'
-SELECT unkd.deploy('demo_unkd');
+SELECT 'demo_unkd' AS deployed FROM unkd.deploy('demo_unkd');
 SELECT r.rank, r.item_id, round(r.score::numeric, 3) AS score, g.popularity, g.group_id
 FROM unkd.recommend(42, 10) r
 LEFT JOIN unkd.popularity_groups('demo_train', 4) g USING (item_id)
