@@ -188,6 +188,39 @@ UPDATE unkd.user_embeddings SET embedding = '{1,2,3}' WHERE model = 'm2';
 ALTER TABLE rec.no_index RENAME TO no_index_gone;
 SELECT rec.error_of('SELECT * FROM unkd.recommend(1, 5, ''m2'')');
 
+-- models from unkd.train: served as trained, retraining under the same name is
+-- picked up by this session's cache, dropping the model ends serving.
+-- Trained scores are arbitrary floats, so the check is tie-proof: at every
+-- rank the score matches the reference's, and every returned item's own
+-- reference score matches what recommend returned (both within 1e-4).
+DELETE FROM unkd.models WHERE name = 'm1';
+TRUNCATE rec.events;
+INSERT INTO rec.events SELECT user_id, item_id, 0 FROM unkd.synthetic_interactions(200, 120, 12, seed => 3);
+SET client_min_messages = warning;
+SELECT name, version FROM unkd.train('t1', 'rec.events', dim => 8, epochs => 5, seed => 1);
+CREATE FUNCTION rec.matches_reference(model text, k int) RETURNS TABLE(users bigint, users_matching bigint)
+LANGUAGE sql AS $$
+	SELECT count(*), count(*) FILTER (WHERE ok) FROM (
+		SELECT u, (SELECT coalesce(bool_and(abs(r.score - b.score) < 1e-4
+											AND abs(r.score - own.score) < 1e-4), false)
+						  AND count(r.*) = count(b.*)
+				   FROM unkd.recommend(u, k, model) r
+				   FULL JOIN rec.brute(model, u, k) b ON b.rank = r.rank
+				   LEFT JOIN rec.brute(model, u, 1000) own ON own.item_id = r.item_id) AS ok
+		FROM generate_series(1, 200) u) t $$;
+SELECT * FROM rec.matches_reference('t1', 10);
+CREATE TEMP TABLE first_lists AS
+SELECT u, array_agg(item_id ORDER BY rank) AS items FROM generate_series(1, 200) u, unkd.recommend(u, 10, 't1') GROUP BY u;
+SELECT name, version FROM unkd.train('t1', 'rec.events', dim => 8, epochs => 5, seed => 2);
+RESET client_min_messages;
+SELECT * FROM rec.matches_reference('t1', 10);
+SELECT count(*) FILTER (WHERE f.items <> n.items) > 0 AS lists_changed
+FROM first_lists f
+JOIN (SELECT u, array_agg(item_id ORDER BY rank) AS items
+	  FROM generate_series(1, 200) u, unkd.recommend(u, 10, 't1') GROUP BY u) n USING (u);
+SELECT unkd.drop_model('t1');
+SELECT rec.error_of('SELECT * FROM unkd.recommend(1, 5, ''t1'')');
+
 -- the extension dropped and created again in this session: version_ids restart,
 -- and a new model that reuses a cached model's name and version_id is not stale
 ALTER TABLE rec.no_index_gone RENAME TO no_index;
