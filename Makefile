@@ -24,6 +24,10 @@ PGFILEDESC = "unkd - recommender with unbiased knowledge distillation"
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=unkd
 
+# isolation tests (concurrent sessions): every specs/*.spec, output in expected/
+ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --load-extension=unkd
+
 # Relaxed floating point lets gcc vectorise the dot-product and SGD loops
 # (as pgvector does); results stay deterministic for one build.
 OPTFLAGS ?= -march=native
