@@ -213,11 +213,13 @@ CREATE FUNCTION unkd.distill(
 	item_column text DEFAULT 'item_id',
 	candidates integer DEFAULT 200,
 	mu double precision DEFAULT 20,
-	score_column text DEFAULT 'score')
+	score_column text DEFAULT 'score',
+	kd_decay double precision DEFAULT 0,
+	group_weight_exponent double precision DEFAULT 0)
 RETURNS unkd.models
 AS 'MODULE_PATHNAME', 'unkd_distill' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
-COMMENT ON FUNCTION unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text) IS
+COMMENT ON FUNCTION unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision) IS
 'train a compact student with popularity-stratified (n_groups >= 2), standard (n_groups = 1) or no (kd_weight = 0) rank-aware distillation from a teacher model or score table';
 
 CREATE FUNCTION unkd.deploy(name text)
@@ -256,10 +258,11 @@ CREATE FUNCTION unkd.distill_pairs(
 	seed bigint DEFAULT 0,
 	user_column text DEFAULT 'user_id',
 	item_column text DEFAULT 'item_id',
-	score_column text DEFAULT 'score')
+	score_column text DEFAULT 'score',
+	group_weight_exponent double precision DEFAULT 0)
 RETURNS TABLE(user_id bigint, group_id integer, better_item bigint, worse_item bigint,
 			  better_rank integer, worse_rank integer)
 AS 'MODULE_PATHNAME', 'unkd_distill_pairs' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
-COMMENT ON FUNCTION unkd.distill_pairs(regclass, text, regclass, integer, integer, integer, double precision, bigint, text, text, text) IS
+COMMENT ON FUNCTION unkd.distill_pairs(regclass, text, regclass, integer, integer, integer, double precision, bigint, text, text, text, double precision) IS
 'debugging aid: one epoch of the distillation pairs of every user, with popularity group and candidate ranks';

@@ -156,7 +156,35 @@ SELECT count(*) AS items, count(*) FILTER (WHERE a.embedding = b.embedding) AS i
 FROM unkd.item_embeddings a JOIN unkd.item_embeddings b USING (item_id)
 WHERE a.model = 'distill_unkd' AND b.model = 'distill_unkd2';
 
+-- group_weight_exponent: quotas follow (mean group popularity)^-exponent,
+-- positive favouring the tail, negative the head, always `samples` in all
+SELECT e AS exponent, group_id, min(n) AS min_pairs, max(n) AS max_pairs
+FROM unnest(ARRAY[-1.0, 1.0]) e,
+	 LATERAL (SELECT user_id, group_id, count(*) AS n
+			  FROM unkd.distill_pairs('distill_tr', teacher => 'distill_t', seed => 1,
+									  group_weight_exponent => e)
+			  GROUP BY 1, 2) s
+GROUP BY e, group_id ORDER BY e, group_id;
+SELECT bool_and(n = 30) AS thirty_each
+FROM (SELECT user_id, count(*) AS n
+	  FROM unkd.distill_pairs('distill_tr', teacher => 'distill_t', seed => 1,
+							  group_weight_exponent => 1) GROUP BY 1) s;
+
+-- kd_decay (default 0: distillation pairs unregularised, as the reference
+-- code) is recorded and changes training
+SELECT params->>'kd_decay' AS kd_decay, params->>'group_weight_exponent' AS group_weight_exponent
+FROM unkd.distill('distill_kdd', 'distill_tr', teacher => 'distill_t', epochs => 5,
+				  notice_every => 0, kd_decay => 0.01);
+SELECT params->>'kd_decay' AS kd_decay FROM unkd.models WHERE name = 'distill_unkd';
+SELECT count(*) FILTER (WHERE a.embedding <> b.embedding) > 0 AS kd_decay_changes_training
+FROM unkd.item_embeddings a JOIN unkd.item_embeddings b USING (item_id)
+WHERE a.model = 'distill_unkd' AND b.model = 'distill_kdd';
+
 -- bad input
+SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_t', kd_decay => -1)$$);
+SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_t', kd_decay => NULL)$$);
+SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_t', group_weight_exponent => 11)$$);
+SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_t', group_weight_exponent => 'NaN')$$);
 SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'no_such_model')$$);
 SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr')$$);
 SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_t', teacher_scores => 'distill_sparse')$$);

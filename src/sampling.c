@@ -446,6 +446,7 @@ UnkdBuildCandidates(const UnkdInteractions *data, const int *item_group,
 	cand->n_users = data->n_users;
 	cand->n_groups = n_groups;
 	cand->max_len = max_len;
+	cand->group_weight = NULL;
 	cand->items = UnkdAllocHuge((Size) data->n_users * n_groups * max_len, sizeof(int32));
 	cand->len = UnkdAllocHuge((Size) data->n_users * n_groups, sizeof(int32));
 	memset(cand->len, 0, (Size) data->n_users * n_groups * sizeof(int32));
@@ -501,10 +502,10 @@ UnkdSampleRankPair(const UnkdRankSampler *sampler, int32 n, pg_prng_state *rng,
 
 /*
  * Spread samples evenly over the groups with at least 2 candidates, the
- * remainder to the most popular of them first; all zero if none qualifies.
+ * remainder to the most popular of them first; all zero if none qualifies
  */
-void
-UnkdGroupQuota(const int32 *len, int n_groups, int samples, int *quota)
+static void
+EvenGroupQuota(const int32 *len, int n_groups, int samples, int *quota)
 {
 	int			eligible = 0;
 	int			rest;
@@ -524,6 +525,81 @@ UnkdGroupQuota(const int32 *len, int n_groups, int samples, int *quota)
 }
 
 /*
+ * Per-user pair quotas over the groups with at least 2 candidates
+ *
+ * With weights, group g gets samples * weight[g] / (sum over eligible
+ * groups), rounded by largest remainder (ties to the more popular group), so
+ * the quotas always add up to samples exactly.
+ */
+void
+UnkdGroupQuota(const int32 *len, int n_groups, int samples,
+			   const double *weight, int *quota)
+{
+	double		total = 0.0;
+	double		remainder[UNKD_MAX_GROUPS];
+	int			given = 0;
+
+	if (weight == NULL)
+	{
+		EvenGroupQuota(len, n_groups, samples, quota);
+		return;
+	}
+	for (int g = 0; g < n_groups; g++)
+		total += (len[g] >= 2) ? weight[g] : 0.0;
+	for (int g = 0; g < n_groups; g++)
+	{
+		double		share = (len[g] >= 2 && total > 0) ? samples * weight[g] / total : 0.0;
+
+		quota[g] = (int) floor(share);
+		remainder[g] = (len[g] >= 2) ? share - quota[g] : -1.0;
+		given += quota[g];
+	}
+	while (total > 0 && given < samples)
+	{
+		int			best = -1;
+
+		for (int g = 0; g < n_groups; g++)
+			if (remainder[g] >= 0 && (best < 0 || remainder[g] > remainder[best]))
+				best = g;
+		quota[best]++;
+		remainder[best] = -1.0;
+		given++;
+	}
+}
+
+/*
+ * Pair-quota weight of each group: its mean item popularity to the power
+ * -exponent (METHOD.md section 5); NULL for exponent 0, the paper's even split
+ *
+ * A positive exponent gives less popular groups more pairs, a negative one
+ * the more popular groups.
+ */
+double *
+UnkdGroupWeights(const UnkdInteractions *data, const int *item_group, int n_groups,
+				 double exponent)
+{
+	double	   *mass;
+	int64	   *count;
+	double	   *weight;
+
+	if (exponent == 0.0)
+		return NULL;
+	mass = palloc0(sizeof(double) * n_groups);
+	count = palloc0(sizeof(int64) * n_groups);
+	weight = palloc(sizeof(double) * n_groups);
+	for (int32 i = 0; i < data->n_items; i++)
+	{
+		mass[item_group[i]] += (double) data->item_pop[i];
+		count[item_group[i]]++;
+	}
+	for (int g = 0; g < n_groups; g++)
+		weight[g] = pow(Max(mass[g], 1.0) / Max(count[g], 1), -exponent);
+	pfree(mass);
+	pfree(count);
+	return weight;
+}
+
+/*
  * Draw one epoch's pairs of user u into pos/neg (and, when not NULL, their
  * ranks and group); returns the number drawn: samples, or 0 when no group has
  * 2 candidates. The quota array lives on the stack: n_groups is bounded.
@@ -538,7 +614,7 @@ UnkdSampleUserPairs(const UnkdCandidates *cand, int32 user, int samples,
 	int			quota[UNKD_MAX_GROUPS];
 	int			n = 0;
 
-	UnkdGroupQuota(len, cand->n_groups, samples, quota);
+	UnkdGroupQuota(len, cand->n_groups, samples, cand->group_weight, quota);
 	for (int g = 0; g < cand->n_groups; g++)
 	{
 		const int32 *list = cand->items + ((int64) user * cand->n_groups + g) * cand->max_len;

@@ -22,6 +22,7 @@ typedef struct UnkdCandidates
 	int32		max_len;
 	int32	   *items;
 	int32	   *len;
+	const double *group_weight; /* [n_groups] pair-quota weights; NULL: even */
 } UnkdCandidates;
 
 /* Where teacher scores come from: exactly one of model / score table */
@@ -50,7 +51,9 @@ extern void UnkdRankSamplerInit(UnkdRankSampler *sampler, double mu);
 extern void UnkdSampleRankPair(const UnkdRankSampler *sampler, int32 n,
 							   pg_prng_state *rng, int32 *better, int32 *worse);
 extern void UnkdGroupQuota(const int32 *len, int n_groups, int samples,
-						   int *quota);
+						   const double *weight, int *quota);
+extern double *UnkdGroupWeights(const UnkdInteractions *data, const int *item_group,
+								int n_groups, double exponent);
 extern int	UnkdSampleUserPairs(const UnkdCandidates *cand, int32 user,
 								int samples, const UnkdRankSampler *sampler,
 								pg_prng_state *rng, int32 *pos, int32 *neg,

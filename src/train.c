@@ -63,6 +63,8 @@ typedef struct TrainOptions
 	double		kd_weight;
 	int32		candidates;
 	double		mu;
+	double		kd_decay;		/* decay of distillation steps */
+	double		group_weight_exponent;	/* 0: even pair quotas */
 } TrainOptions;
 
 /* Validation interactions mapped onto the training indices */
@@ -210,6 +212,16 @@ CheckCommonOptions(const TrainOptions *opt)
 	}
 }
 
+/* The pair-quota exponent: finite and small enough that weights stay finite */
+static void
+CheckGroupWeightExponent(double exponent)
+{
+	if (isnan(exponent) || exponent < -10.0 || exponent > 10.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("group_weight_exponent must be between -10 and 10, not %g", exponent)));
+}
+
 /* Distillation options, including the choice of teacher */
 static void
 CheckDistillOptions(const TrainOptions *opt)
@@ -222,6 +234,8 @@ CheckDistillOptions(const TrainOptions *opt)
 	CheckPositive("kd_weight", opt->kd_weight, false);
 	CheckIntRange("candidates", opt->candidates, 2, MAX_CANDIDATES);
 	CheckPositive("mu", opt->mu, true);
+	CheckPositive("kd_decay", opt->kd_decay, false);
+	CheckGroupWeightExponent(opt->group_weight_exponent);
 	if (opt->kd_weight == 0)
 		return;
 	if (has_model && has_table)
@@ -482,6 +496,8 @@ RunEpoch(Trainer *t)
 	int			dim = t->opt->dim;
 	float		lr = (float) t->opt->lr;
 	float		decay = (float) t->opt->decay;
+	/* the reference leaves KD pairs unregularised; kd_decay makes it a choice */
+	float		kd_decay = (float) t->opt->kd_decay;
 	bool		distill = t->cand != NULL;
 	int64		updates = 0;
 	double		bpr_loss = 0.0;
@@ -513,7 +529,7 @@ RunEpoch(Trainer *t)
 			updates++;
 		}
 		if (distill && t->kd_count[u] > 0)
-			kd_loss += DistillStep(t, u, n_u, user_vec, lr, decay);
+			kd_loss += DistillStep(t, u, n_u, user_vec, lr, kd_decay);
 	}
 	t->updates += updates;
 	t->bpr_loss = bpr_loss / n_pairs;
@@ -720,6 +736,8 @@ ParamsJson(const TrainOptions *opt)
 		JsonNumber(&buf, "kd_weight", opt->kd_weight);
 		JsonNumber(&buf, "candidates", opt->candidates);
 		JsonNumber(&buf, "mu", opt->mu);
+		JsonNumber(&buf, "kd_decay", opt->kd_decay);
+		JsonNumber(&buf, "group_weight_exponent", opt->group_weight_exponent);
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
@@ -810,6 +828,8 @@ RunTraining(const TrainOptions *opt, const char *kind, const char *method)
 	{
 		t.cand = UnkdBuildCandidates(data, t.item_group, t.n_strata, opt->candidates,
 									 &opt->teacher);
+		t.cand->group_weight = UnkdGroupWeights(data, t.item_group, t.n_strata,
+												opt->group_weight_exponent);
 		InitDistillation(&t);
 	}
 	if (OidIsValid(opt->validation))
@@ -877,6 +897,8 @@ DistillArgs(FunctionCallInfo fcinfo, TrainOptions *opt)
 	CheckNotNull(fcinfo, 19, "candidates");
 	CheckNotNull(fcinfo, 20, "mu");
 	CheckNotNull(fcinfo, 21, "score_column");
+	CheckNotNull(fcinfo, 22, "kd_decay");
+	CheckNotNull(fcinfo, 23, "group_weight_exponent");
 	opt->distill = true;
 	opt->teacher.model = ArgText(fcinfo, 2);
 	opt->teacher.scores = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
@@ -886,6 +908,8 @@ DistillArgs(FunctionCallInfo fcinfo, TrainOptions *opt)
 	opt->candidates = PG_GETARG_INT32(19);
 	opt->mu = PG_GETARG_FLOAT8(20);
 	opt->teacher.score_column = ArgText(fcinfo, 21);
+	opt->kd_decay = PG_GETARG_FLOAT8(22);
+	opt->group_weight_exponent = PG_GETARG_FLOAT8(23);
 	opt->teacher.user_column = opt->user_column;
 	opt->teacher.item_column = opt->item_column;
 }
@@ -937,7 +961,7 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 			   *neg_rank;
 	int		   *group;
 	static const char *const options[] = {"n_groups", "samples", "candidates", "mu", "seed",
-	"user_column", "item_column", "score_column"};
+	"user_column", "item_column", "score_column", "group_weight_exponent"};
 
 	CheckNotNull(fcinfo, 0, "interactions");
 	for (int k = 0; k < lengthof(options); k++)
@@ -955,6 +979,7 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 	opt.user_column = opt.teacher.user_column = ArgText(fcinfo, 8);
 	opt.item_column = opt.teacher.item_column = ArgText(fcinfo, 9);
 	opt.teacher.score_column = ArgText(fcinfo, 10);
+	opt.group_weight_exponent = PG_GETARG_FLOAT8(11);
 	opt.kd_weight = 1.0;
 	UnkdCheckIdColumn(opt.interactions, opt.user_column);
 	UnkdCheckIdColumn(opt.interactions, opt.item_column);
@@ -968,6 +993,8 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 	t.data = data;
 	ComputeGroups(&t, opt.n_groups);
 	t.cand = UnkdBuildCandidates(data, t.item_group, t.n_strata, opt.candidates, &opt.teacher);
+	t.cand->group_weight = UnkdGroupWeights(data, t.item_group, t.n_strata,
+											opt.group_weight_exponent);
 	UnkdRankSamplerInit(&t.sampler, opt.mu);
 	pg_prng_seed(&t.rng, (uint64) opt.seed);
 	pos = palloc(opt.samples * sizeof(int32));
