@@ -22,21 +22,34 @@ UNKD_RELEASE_LOCK=1
 unkd_setup
 out_dir=$(mktemp -d)
 chmod 755 "$out_dir"
-psql -X -q -d postgres -c 'CREATE EXTENSION IF NOT EXISTS unkd'
 
+# One data set in its own database; its log and table go to out_dir
+run_dataset() {
+	local ds=$1 db="quality_${1//-/_}" start
+	start=$(date +%s)
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+	psql -X -q -d "$db" -c 'CREATE EXTENSION unkd'
+	psql -X -q -d "$db" -v dataset="$ds" -v csv="$DATA_DIR/$ds/interactions.csv" \
+		-v max_epochs="$MAX_EPOCHS" -v out="$out_dir/$ds.md" \
+		-f "$UNKD_ROOT/test/quality/quality.sql" > "$out_dir/$ds.log" 2>&1 || {
+		echo "$ds FAILED:"; tail -20 "$out_dir/$ds.log"; return 1; }
+	echo "== $ds done in $(( $(date +%s) - start )) s"
+}
+
+# the data sets run in parallel, up to UNKD_QUALITY_JOBS at a time
+jobs_max=${UNKD_QUALITY_JOBS:-2}
+failed=0
 for ds in "${datasets[@]}"; do
-	csv="$DATA_DIR/$ds/interactions.csv"
-	if [ ! -r "$csv" ]; then
-		echo "skipping $ds: $csv is absent"
+	if [ ! -r "$DATA_DIR/$ds/interactions.csv" ]; then
+		echo "skipping $ds: $DATA_DIR/$ds/interactions.csv is absent"
 		continue
 	fi
-	echo "== $ds"
-	start=$(date +%s)
-	psql -X -q -d postgres -v dataset="$ds" -v csv="$csv" -v max_epochs="$MAX_EPOCHS" \
-		-v out="$out_dir/$ds.md" -f "$UNKD_ROOT/test/quality/quality.sql"
-	cat "$out_dir/$ds.md"
-	echo "($ds took $(( $(date +%s) - start )) s)"
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || failed=1; done
+	echo "== $ds started"
+	run_dataset "$ds" &
 done
+while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=1; done
+for ds in "${datasets[@]}"; do [ -f "$out_dir/$ds.md" ] && cat "$out_dir/$ds.md"; done
 
 # splice the generated tables into docs/results.md
 results="$UNKD_ROOT/docs/results.md"
@@ -63,3 +76,4 @@ open(path, "w").write(text)
 PY
 rm -rf "$out_dir"
 echo "wrote $results"
+exit $failed
