@@ -265,16 +265,6 @@ CompareRawPairs(const void *a, const void *b)
 	return 0;
 }
 
-/* Order int64 ids ascending */
-static int
-CompareInt64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 /*
  * Build a hash map from ids to their positions in the array
  */
@@ -323,8 +313,8 @@ BuildDenseInteractions(UnkdInteractions *data, UnkdRawPair *pairs, int64 n)
 	items = UnkdAllocHuge(n, sizeof(int64));
 	for (int64 p = 0; p < n; p++)
 		items[p] = pairs[p].item_id;
-	qsort(items, n, sizeof(int64), CompareInt64);
-	n_items = qunique(items, n, sizeof(int64), CompareInt64);
+	qsort(items, n, sizeof(int64), UnkdCompareInt64);
+	n_items = qunique(items, n, sizeof(int64), UnkdCompareInt64);
 	if (n_items > PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -68,16 +68,6 @@ static List *index_notified = NIL;	/* model names already warned about */
 static SPIPlanPtr call_by_name_plan = NULL;
 static SPIPlanPtr call_deployed_plan = NULL;
 
-/* Sort helper: ascending int32 */
-static int
-CompareInt32(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* Sort helper for the popularity order: popularity desc, then index (= id) asc */
 static int
 ComparePopularity(const void *a, const void *b, void *arg)
@@ -119,7 +109,7 @@ UnkdRankByPopularity(const int32 *order, const int64 *item_pop, int32 n_items,
 		int32		item = order[r];
 
 		if (n_excluded > 0 &&
-			bsearch(&item, excluded, n_excluded, sizeof(int32), CompareInt32) != NULL)
+			bsearch(&item, excluded, n_excluded, sizeof(int32), UnkdCompareInt32) != NULL)
 			continue;
 		items[count] = item;
 		scores[count] = (float) item_pop[item];
@@ -479,7 +469,7 @@ SeenItems(ServeModel *m, int64 user_id, int64 *n_seen)
 	{
 		int64		w = 1;
 
-		qsort(seen, n, sizeof(int32), CompareInt32);
+		qsort(seen, n, sizeof(int32), UnkdCompareInt32);
 		for (int64 r = 1; r < n; r++)
 			if (seen[r] != seen[w - 1])
 				seen[w++] = seen[r];

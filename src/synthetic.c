@@ -112,16 +112,6 @@ DrawWeighted(const WeightedItems *set, pg_prng_state *rng)
 	return set->items[lo];
 }
 
-/* Order int32 ascending */
-static int
-CompareInt32(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 /*
  * unkd.synthetic_interactions(n_users, n_items, per_user, skew, seed)
  */
@@ -211,7 +201,7 @@ unkd_synthetic_interactions(PG_FUNCTION_ARGS)
 				chosen[n_chosen++] = rank_to_item[r];
 			}
 
-		qsort(chosen, n_chosen, sizeof(int32), CompareInt32);
+		qsort(chosen, n_chosen, sizeof(int32), UnkdCompareInt32);
 		for (int32 c = 0; c < n_chosen; c++)
 		{
 			Datum		values[2];

@@ -307,16 +307,6 @@ InitEmbeddings(float *emb, int64 n, double std, pg_prng_state *rng)
 	}
 }
 
-/* qsort order of int32 values */
-static int
-CompareInt32(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* Read the validation table, keeping users the model can score */
 static Validation *
 LoadValidation(const TrainOptions *opt, const UnkdInteractions *data)
@@ -348,7 +338,7 @@ LoadValidation(const TrainOptions *opt, const UnkdInteractions *data)
 		if (n == first)
 			continue;
 		/* unknown items map to -1: sorting keeps the list searchable */
-		qsort(val->items + first, n - first, sizeof(int32), CompareInt32);
+		qsort(val->items + first, n - first, sizeof(int32), UnkdCompareInt32);
 		val->user[val->n_users] = u;
 		val->start[val->n_users] = first;
 		val->n_users++;

@@ -39,6 +39,26 @@ UnkdHash64(uint64 x)
 	return x;
 }
 
+/* qsort order of int32 values, ascending */
+static inline int
+UnkdCompareInt32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* qsort order of int64 values, ascending */
+static inline int
+UnkdCompareInt64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
 /* Opaque 64-bit id -> dense index hash map (input.c) */
 typedef struct UnkdIdMap UnkdIdMap;
 
