@@ -164,6 +164,8 @@ UnkdComputeStrata(const int64 *popularity, int32 n_items, int n_groups,
 		int			best = prev_cut + 1;
 		uint128		best_dist = CutDistance(cumulative[best], cumulative[n_levels], groups, g);
 
+		/* G scans over up to L levels: can be long for many groups */
+		CHECK_FOR_INTERRUPTS();
 		for (int j = best + 1; j <= last; j++)
 		{
 			uint128		d = CutDistance(cumulative[j], cumulative[n_levels], groups, g);
