@@ -102,21 +102,21 @@ END $$;
 -- (group_weight_exponent -0.5).
 \set common '"lr": 0.02, "epochs": ' :max_epochs ', "seed": 1, "patience": 10, "notice_every": 1000'
 SELECT quality.tune('teacher', 'train', format('{"dim": 100, "decay": %s, %s}', d, :'common')::jsonb)
-FROM unnest(ARRAY[0.01, 0.02, 0.04]) d;
+FROM unnest(ARRAY[0.005, 0.01, 0.02, 0.04, 0.08]) d;
 SELECT quality.tune('student', 'train', format('{"dim": 10, "decay": %s, %s}', d, :'common')::jsonb)
-FROM unnest(ARRAY[0.01, 0.02, 0.04]) d;
+FROM unnest(ARRAY[0.01, 0.02, 0.04, 0.08]) d;
 
 -- the teacher that tuning runs distil from: the chosen one, on the tuning split
 SELECT quality.tune('teacher', 'train', (quality.best('teacher')).config);
 SELECT quality.tune('kd', 'distill',
 	format('{"dim": 10, "teacher": "tune_teacher", "n_groups": 1, "kd_weight": %s, "decay": %s, %s}',
 		   w, (quality.best('student')).config->>'decay', :'common')::jsonb)
-FROM unnest(ARRAY[0.1, 0.25, 0.5, 1.0]) w;
+FROM unnest(ARRAY[0.1, 0.25, 0.5, 1.0, 2.0]) w;
 SELECT quality.tune('unkd', 'distill',
 	format('{"dim": 10, "teacher": "tune_teacher", "n_groups": 4, "kd_weight": %s, "mu": %s, '
 		   '"group_weight_exponent": %s, "decay": %s, %s}',
 		   w, mu, e, (quality.best('student')).config->>'decay', :'common')::jsonb)
-FROM (SELECT w, mu, 0 AS e FROM unnest(ARRAY[20, 50]) mu, unnest(ARRAY[0.25, 0.5, 1.0]) w
+FROM (SELECT w, mu, 0 AS e FROM unnest(ARRAY[20, 50]) mu, unnest(ARRAY[0.25, 0.5, 1.0, 2.0]) w
 	  UNION ALL
 	  SELECT w, 20, -0.5 FROM unnest(ARRAY[0.5, 1.0]) w) g
 ORDER BY e DESC, mu, w;

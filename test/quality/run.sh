@@ -9,7 +9,7 @@
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 DATA_DIR=${UNKD_DATA_DIR:-$UNKD_ROOT/../shared/data}
-MAX_EPOCHS=${UNKD_QUALITY_EPOCHS:-100}
+MAX_EPOCHS=${UNKD_QUALITY_EPOCHS:-200}
 datasets=("$@")
 [ ${#datasets[@]} -gt 0 ] || datasets=(ml-100k ml-1m citeulike-a)
 
