@@ -187,6 +187,12 @@ SELECT rec.error_of('SELECT * FROM unkd.recommend(1, 5, ''m2'')');
 UPDATE unkd.user_embeddings SET embedding = '{1,2,3}' WHERE model = 'm2';
 ALTER TABLE rec.no_index RENAME TO no_index_gone;
 SELECT rec.error_of('SELECT * FROM unkd.recommend(1, 5, ''m2'')');
+-- the stored table name is data: a tampered one is refused, never run as SQL
+UPDATE unkd.models SET interactions = 'rec.no_index_gone; DROP TABLE rec.events',
+	version_id = nextval('unkd.model_version_seq') WHERE name = 'm2';
+SELECT rec.error_of('SELECT * FROM unkd.recommend(1, 5, ''m2'')');
+SELECT to_regclass('rec.events') IS NOT NULL AS events_still_there;
+UPDATE unkd.models SET interactions = 'rec.no_index' WHERE name = 'm2';
 
 -- models from unkd.train: served as trained, retraining under the same name is
 -- picked up by this session's cache, dropping the model ends serving.

@@ -327,9 +327,16 @@ PrepareSeenPlan(const UnkdModel *model)
 {
 	Oid			type = INT8OID;
 	char	   *sql;
+	Oid			relid;
 
+	/*
+	 * Resolve the stored name and quote it afresh: the registry row is data,
+	 * and only a name that denotes an existing relation reaches the SQL text
+	 */
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(model->interactions)),
+							 AccessShareLock, false);
 	sql = psprintf("SELECT %s::pg_catalog.int8 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
-				   quote_identifier(model->item_column), model->interactions,
+				   quote_identifier(model->item_column), UnkdRelationName(relid),
 				   quote_identifier(model->user_column));
 	return KeepCallPlan(sql, 1, &type);
 }
