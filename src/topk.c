@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "unkd.h"
+#include "sgd.h"
 
 /*
  * Inner products of one user vector with every item vector (row-major)
@@ -174,27 +175,6 @@ UnkdRankUser(const float *scores, int32 n_items, const int32 *excluded,
 	return UnkdTopKSorted(topk, items, out_scores);
 }
 
-/* Whether a sorted array holds a value */
-static bool
-SortedContains(const int32 *values, int n, int32 v)
-{
-	int			lo = 0;
-	int			hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (values[mid] == v)
-			return true;
-		if (values[mid] < v)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return false;
-}
-
 /*
  * Recall, precision and NDCG at k of one ranked list (METHOD.md section 7)
  *
@@ -212,7 +192,7 @@ UnkdUserMetrics(const int32 *ranked, int n_ranked, int k,
 
 	for (int j = 0; j < n; j++)
 	{
-		if (SortedContains(test_items, n_test, ranked[j]))
+		if (UnkdSortedContains(test_items, n_test, ranked[j]))
 		{
 			hits++;
 			dcg += 1.0 / log2(j + 2.0);
