@@ -1,6 +1,6 @@
 # unkd: PGXS build (make && make install && make installcheck)
 EXTENSION = unkd
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = unkd
 OBJS = \
@@ -17,7 +17,13 @@ OBJS = \
 	src/train.o \
 	src/unkd.o
 
-DATA = unkd--$(EXTVERSION).sql
+# Released scripts are never edited: 0.1.0 is the base, each release adds an
+# upgrade script, and the current version's install script is generated as
+# the base followed by the upgrade chain (so a fresh install and an upgraded
+# one run the same statements).
+UPGRADES = unkd--0.1.0--0.2.0.sql
+DATA = unkd--0.1.0.sql $(UPGRADES)
+DATA_built = unkd--$(EXTVERSION).sql
 PGFILEDESC = "unkd - recommender with unbiased knowledge distillation"
 
 # pg_regress suite: every sql/*.sql, in name order
@@ -36,6 +42,10 @@ PG_CFLAGS += $(OPTFLAGS) -ftree-vectorize -fassociative-math -fno-signed-zeros -
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+unkd--$(EXTVERSION).sql: unkd--0.1.0.sql $(UPGRADES)
+	{ echo '\\echo Use "CREATE EXTENSION unkd" to load this file. \\quit'; \
+	  for f in $^; do echo "-- from $$f"; grep -v '^\\echo' $$f; done; } > $@
 
 # Serving benchmarks: prints figures, asserts nothing (see bench/serve.sh)
 bench/out/tight_loop: bench/tight_loop.c
