@@ -10,6 +10,7 @@ OBJS = \
 	src/popularity.o \
 	src/recommend.o \
 	src/registry.o \
+	src/security.o \
 	src/sampling.o \
 	src/split.o \
 	src/synthetic.o \

@@ -7,3 +7,213 @@
 -- Argument checks: NULL arguments raise 22004 instead of returning no rows
 ------------------------------------------------------------------------------
 
+------------------------------------------------------------------------------
+-- Security model (docs/security.md)
+--
+-- Models have an owner; only the owner (a role with the owner's privileges,
+-- or a superuser) retrains, deploys, renames, grants or drops a model.
+-- Reading a model (serving, evaluation, distilling from it, selecting its
+-- rows) needs the owner's privileges or a grant from unkd.grant_model.
+-- The registry is written only by unkd's functions, which check these rules
+-- and then act as the registry's owner; no other role may change the tables.
+------------------------------------------------------------------------------
+
+-- the install script must not run in a schema an untrusted role controls
+DO $$
+DECLARE
+	schema_owner oid;
+BEGIN
+	SELECT n.nspowner INTO schema_owner FROM pg_catalog.pg_namespace n
+	WHERE n.nspname OPERATOR(pg_catalog.=) 'unkd';
+	IF schema_owner OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+	   AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) schema_owner) THEN
+		RAISE EXCEPTION 'schema unkd is owned by role %, not by the installing role or a superuser',
+			schema_owner::pg_catalog.regrole
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Drop or rename that schema (its owner could replace unkd''s objects), then create the extension again.';
+	END IF;
+END $$;
+
+ALTER TABLE unkd.models
+	ADD COLUMN owner pg_catalog.regrole,
+	ADD COLUMN readers pg_catalog.regrole[] NOT NULL DEFAULT '{}',
+	ADD COLUMN seen text;
+
+-- A 0.1.0 model is owned by the owner of its training relation: serving
+-- reads that relation as the model's owner, so its owner's code runs with
+-- its owner's rights, never with a caller's.
+UPDATE unkd.models m SET
+	owner = COALESCE(
+		(SELECT c.relowner FROM pg_catalog.pg_class c
+		 WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(m.interactions)),
+		(SELECT e.extowner FROM pg_catalog.pg_extension e
+		 WHERE e.extname OPERATOR(pg_catalog.=) 'unkd'))::pg_catalog.regrole,
+	seen = m.interactions;
+
+ALTER TABLE unkd.models
+	ALTER COLUMN owner SET NOT NULL,
+	ALTER COLUMN owner SET DEFAULT CURRENT_USER::pg_catalog.regrole;
+
+COMMENT ON COLUMN unkd.models.owner IS 'the role that owns the model: it alone (or a role with its privileges) changes it, and serving reads the seen relation as this role';
+COMMENT ON COLUMN unkd.models.readers IS 'roles that may serve and read the model besides its owner (unkd.grant_model; - means PUBLIC)';
+COMMENT ON COLUMN unkd.models.interactions IS 'the training interactions relation, as a qualified name';
+COMMENT ON COLUMN unkd.models.seen IS 'the relation whose (user, item) rows recommend() and evaluate() exclude, as a qualified name (NULL: the training relation)';
+
+-- whether the current role may read a model: the row-level security rule
+CREATE FUNCTION unkd.can_read(owner pg_catalog.regrole, readers pg_catalog.regrole[])
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'unkd_can_read' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION unkd.can_read(pg_catalog.regrole, pg_catalog.regrole[]) IS
+'true when the current role has the privileges of the owner or of one of the readers (0 = PUBLIC)';
+
+REVOKE ALL ON unkd.models, unkd.user_embeddings, unkd.item_embeddings FROM PUBLIC;
+REVOKE ALL ON SEQUENCE unkd.model_version_seq FROM PUBLIC;
+
+GRANT SELECT ON unkd.models, unkd.user_embeddings, unkd.item_embeddings TO PUBLIC;
+ALTER TABLE unkd.models ENABLE ROW LEVEL SECURITY;
+ALTER TABLE unkd.user_embeddings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE unkd.item_embeddings ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY models_readable ON unkd.models FOR SELECT
+	USING (unkd.can_read(owner, readers));
+CREATE POLICY user_embeddings_readable ON unkd.user_embeddings FOR SELECT
+	USING (EXISTS (SELECT FROM unkd.models m WHERE m.name OPERATOR(pg_catalog.=) model));
+CREATE POLICY item_embeddings_readable ON unkd.item_embeddings FOR SELECT
+	USING (EXISTS (SELECT FROM unkd.models m WHERE m.name OPERATOR(pg_catalog.=) model));
+
+------------------------------------------------------------------------------
+-- Training: seen relation, replace, time limit; retrain; model management
+------------------------------------------------------------------------------
+
+DROP FUNCTION unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text);
+
+-- Not STRICT: validation, seen, time_limit and the teacher arguments may be
+-- NULL; the C code rejects NULL in every other argument with a clear error.
+CREATE FUNCTION unkd.train(
+	name text,
+	interactions regclass,
+	dim integer DEFAULT 100,
+	epochs integer DEFAULT 50,
+	seed bigint DEFAULT 0,
+	lr double precision DEFAULT 0.05,
+	decay double precision DEFAULT 0.01,
+	init_std double precision DEFAULT 0.1,
+	validation regclass DEFAULT NULL,
+	eval_every integer DEFAULT 5,
+	patience integer DEFAULT 2,
+	notice_every integer DEFAULT 10,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id',
+	seen regclass DEFAULT NULL,
+	replace boolean DEFAULT false,
+	time_limit interval DEFAULT NULL)
+RETURNS unkd.models
+AS 'MODULE_PATHNAME', 'unkd_train' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, regclass, boolean, interval) IS
+'train a BPR matrix factorisation model (a teacher) and store it as the new version of name';
+
+DROP FUNCTION unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision);
+
+CREATE FUNCTION unkd.distill(
+	name text,
+	interactions regclass,
+	teacher text DEFAULT NULL,
+	teacher_scores regclass DEFAULT NULL,
+	dim integer DEFAULT 10,
+	n_groups integer DEFAULT 4,
+	samples integer DEFAULT 30,
+	kd_weight double precision DEFAULT 1.0,
+	epochs integer DEFAULT 50,
+	seed bigint DEFAULT 0,
+	lr double precision DEFAULT 0.05,
+	decay double precision DEFAULT 0.01,
+	init_std double precision DEFAULT 0.1,
+	validation regclass DEFAULT NULL,
+	eval_every integer DEFAULT 5,
+	patience integer DEFAULT 2,
+	notice_every integer DEFAULT 10,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id',
+	candidates integer DEFAULT 200,
+	mu double precision DEFAULT 20,
+	score_column text DEFAULT 'score',
+	kd_decay double precision DEFAULT 0,
+	group_weight_exponent double precision DEFAULT 0,
+	seen regclass DEFAULT NULL,
+	replace boolean DEFAULT false,
+	time_limit interval DEFAULT NULL)
+RETURNS unkd.models
+AS 'MODULE_PATHNAME', 'unkd_distill' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision, regclass, boolean, interval) IS
+'train a compact student with popularity-stratified (n_groups >= 2), standard (n_groups = 1) or no (kd_weight = 0) rank-aware distillation from a teacher model or score table';
+
+CREATE FUNCTION unkd.retrain(name text, time_limit interval DEFAULT NULL)
+RETURNS unkd.models
+AS 'MODULE_PATHNAME', 'unkd_retrain' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.retrain(text, interval) IS
+'train a new version of a model from its stored parameters on the current contents of its tables, reading them as the model''s owner';
+
+CREATE FUNCTION unkd.rename_model(name text, new_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'unkd_rename_model' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.rename_model(text, text) IS
+'give a model a new name; its versions, grants and deployment stay';
+
+CREATE FUNCTION unkd.grant_model(name text, grantee text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'unkd_grant_model' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.grant_model(text, text) IS
+'let a role (or PUBLIC) serve, evaluate, distil from and read a model';
+
+CREATE FUNCTION unkd.revoke_model(name text, grantee text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'unkd_revoke_model' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.revoke_model(text, text) IS
+'take back a grant_model';
+
+-- creating models is a privilege, as CREATE on a schema is: grant it with
+-- GRANT EXECUTE ON FUNCTION unkd.train, unkd.distill, unkd.retrain TO role
+REVOKE EXECUTE ON FUNCTION unkd.train, unkd.distill, unkd.retrain FROM PUBLIC;
+
+-- 0.1.0 documented table grants for trainers: turn them into the right to
+-- call the training functions, and take back the right to write any model
+DO $$
+DECLARE
+	trainer pg_catalog.regrole;
+BEGIN
+	FOR trainer IN
+		SELECT DISTINCT a.grantee::pg_catalog.regrole
+		FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+		WHERE c.oid OPERATOR(pg_catalog.=) 'unkd.models'::pg_catalog.regclass
+		  AND a.privilege_type OPERATOR(pg_catalog.=) 'INSERT'
+		  AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+		  AND a.grantee OPERATOR(pg_catalog.<>) 0
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON unkd.models, unkd.user_embeddings, unkd.item_embeddings FROM %s', trainer);
+		EXECUTE pg_catalog.format('REVOKE ALL ON SEQUENCE unkd.model_version_seq FROM %s', trainer);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION unkd.train, unkd.distill, unkd.retrain TO %s', trainer);
+		RAISE NOTICE 'role % may now train with unkd.train, unkd.distill and unkd.retrain instead of writing the registry tables', trainer;
+	END LOOP;
+END $$;
+
+------------------------------------------------------------------------------
+-- DROP EXTENSION must not silently drop every model
+------------------------------------------------------------------------------
+
+CREATE FUNCTION unkd.keep_models_on_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'unkd_keep_models_on_drop' LANGUAGE C;
+
+COMMENT ON FUNCTION unkd.keep_models_on_drop() IS
+'event trigger: refuses DROP EXTENSION unkd while models exist, unless unkd.drop_models is on';
+
+CREATE EVENT TRIGGER unkd_keep_models_on_drop ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION')
+	EXECUTE FUNCTION unkd.keep_models_on_drop();

@@ -232,7 +232,11 @@ SELECT rec.error_of('SELECT * FROM unkd.recommend(1, 5, ''t1'')');
 ALTER TABLE rec.no_index_gone RENAME TO no_index;
 SELECT version_id AS m2_version FROM unkd.models WHERE name = 'm2' \gset
 SELECT item_id FROM unkd.recommend(1, 1, 'm2');
+-- DROP EXTENSION keeps the models unless told to drop them
+SELECT rec.error_of('DROP EXTENSION unkd CASCADE');
+SET unkd.drop_models = on;
 DROP EXTENSION unkd CASCADE;
+RESET unkd.drop_models;
 CREATE EXTENSION unkd;
 SELECT setval('unkd.model_version_seq', :m2_version, false) > 0 AS version_reused;
 CREATE TABLE rec.again (uid bigint, iid bigint);

@@ -85,6 +85,41 @@ MapItems(const UnkdInteractions *data, const UnkdIdMap *item_map)
 	return map;
 }
 
+/*
+ * Warn when test rows are in the seen relation: they are excluded from the
+ * ranking, so they can never be hits, and the metrics are silently low.
+ */
+static void
+WarnSeenTestRows(const EvalData *ev, const char *name)
+{
+	const UnkdInteractions *test = ev->test;
+	const UnkdInteractions *seen = ev->train;
+	int64		overlap = 0;
+
+	for (int32 u = 0; u < test->n_users; u++)
+	{
+		int32		su = UnkdLookupUser(seen, test->user_ids[u]);
+
+		if ((u & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (su < 0)
+			continue;
+		for (int64 p = test->user_start[u]; p < test->user_start[u + 1]; p++)
+		{
+			int32		si = UnkdLookupItem(seen, test->item_ids[test->user_items[p]]);
+
+			if (si >= 0 && UnkdUserHasItem(seen, su, si))
+				overlap++;
+		}
+	}
+	if (overlap > 0)
+		ereport(WARNING,
+				(errmsg("%lld of the %lld test interactions are in the seen relation %s of model \"%s\"",
+						(long long) overlap, (long long) test->n_pairs, ev->model->seen, name),
+				 errdetail("Seen items are never recommended, so these can never be hits: recall, precision and NDCG are understated."),
+				 errhint("Evaluate on interactions held out from training, e.g. with unkd.split.")));
+}
+
 /* Load the model, both tables and the groups */
 static void
 LoadEvalData(EvalData *ev, const char *name, Oid test_relid, const char *user_column,
@@ -93,13 +128,19 @@ LoadEvalData(EvalData *ev, const char *name, Oid test_relid, const char *user_co
 	UnkdModel  *model = UnkdLoadModel(name, true);
 	Oid			train_relid;
 	UnkdIdMap  *item_map;
+	UnkdUserSwitch sw;
 
 	ev->model = model;
 	ev->k = k;
-	train_relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(model->interactions)),
+	UnkdBecomeModelOwner(model->owner, &sw);
+	train_relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(model->seen)),
 								   AccessShareLock, false);
+	UnkdCheckIdColumn(train_relid, model->user_column);
+	UnkdCheckIdColumn(train_relid, model->item_column);
 	ev->train = UnkdReadInteractions(train_relid, model->user_column, model->item_column);
+	UnkdRestoreUser(&sw);
 	ev->test = UnkdReadInteractions(test_relid, user_column, item_column);
+	WarnSeenTestRows(ev, name);
 
 	UnkdCheckMemoryBudget((double) model->n_items * (2 * sizeof(int32) + sizeof(float)) +
 						  (double) (ev->train->n_items + ev->test->n_items) * sizeof(int32),

@@ -8,6 +8,10 @@
  * new ones inserted. Until commit, other sessions keep seeing the old version
  * under MVCC; a failed or cancelled run rolls everything back. Readers are
  * never blocked: only the registry row is locked, by the writer.
+ *
+ * Every statement here runs as the registry's owner (security.c), after the
+ * caller's right to the model was checked; the SQL is fixed, fully qualified
+ * text with the values passed as parameters.
  */
 #include "postgres.h"
 
@@ -27,12 +31,21 @@
 /* rows per multi-row INSERT when writing embeddings */
 #define SAVE_BATCH 500
 
-/* Connect to SPI or fail */
+/* Connect to SPI and act as the registry's owner */
 static void
-StoreConnect(void)
+StoreBegin(UnkdUserSwitch *sw)
 {
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	UnkdBecomeRegistryOwner(sw);
+}
+
+/* Back to the caller's role, and out of SPI */
+static void
+StoreEnd(UnkdUserSwitch *sw)
+{
+	UnkdRestoreUser(sw);
+	SPI_finish();
 }
 
 /* Run a parameterised statement, checking its result code */
@@ -175,7 +188,52 @@ LoadEmbeddings(UnkdModel *model, bool users, MemoryContext ctx)
 }
 
 /*
- * Load a model's registry row and item embeddings (and users if asked)
+ * What the registry says about a name; meta->exists is false for an unknown
+ * name. Strings are allocated in the caller's memory context.
+ */
+void
+UnkdModelMetaLookup(const char *name, UnkdModelMeta *meta)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	UnkdUserSwitch sw;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+
+	memset(meta, 0, sizeof(UnkdModelMeta));
+	StoreBegin(&sw);
+	StoreExecute("SELECT version_id, owner, readers, kind, method, COALESCE(seen, interactions), user_column, "
+				 "item_column, params::pg_catalog.text "
+				 "FROM unkd.models WHERE name OPERATOR(pg_catalog.=) $1",
+				 1, argtypes, args, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		MemoryContext old;
+
+		tuple = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		meta->exists = true;
+		meta->version_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		meta->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
+		old = MemoryContextSwitchTo(ctx);
+		meta->n_readers = UnkdRoleArray(DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 3, &isnull)),
+										&meta->readers);
+		MemoryContextSwitchTo(old);
+		meta->kind = RowText(tuple, desc, 4, ctx);
+		meta->method = RowText(tuple, desc, 5, ctx);
+		meta->seen = RowText(tuple, desc, 6, ctx);
+		meta->user_column = RowText(tuple, desc, 7, ctx);
+		meta->item_column = RowText(tuple, desc, 8, ctx);
+		meta->params = RowText(tuple, desc, 9, ctx);
+	}
+	StoreEnd(&sw);
+}
+
+/*
+ * Load a model's registry row and item embeddings (and users if asked),
+ * after checking that the caller may read it
  *
  * Everything is allocated in the caller's memory context, in one snapshot.
  */
@@ -186,14 +244,22 @@ UnkdLoadModel(const char *name, bool with_users)
 	UnkdModel  *model = palloc0(sizeof(UnkdModel));
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
+	UnkdModelMeta meta;
+	UnkdUserSwitch sw;
 	HeapTuple	tuple;
 	TupleDesc	desc;
 	bool		isnull;
 	double		bytes;
 
-	StoreConnect();
+	UnkdModelMetaLookup(name, &meta);
+	if (!meta.exists)
+		ReportUnknownModel(name);
+	UnkdCheckCanRead(name, meta.owner, meta.readers, meta.n_readers);
+
+	StoreBegin(&sw);
 	StoreExecute("SELECT version_id, kind, method, dim, n_users, n_items, "
-				 "n_interactions, strata, interactions, user_column, item_column "
+				 "n_interactions, strata, interactions, user_column, item_column, "
+				 "COALESCE(seen, interactions), owner "
 				 "FROM unkd.models WHERE name OPERATOR(pg_catalog.=) $1",
 				 1, argtypes, args, NULL, true, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -218,6 +284,8 @@ UnkdLoadModel(const char *name, bool with_users)
 	model->interactions = RowText(tuple, desc, 9, ctx);
 	model->user_column = RowText(tuple, desc, 10, ctx);
 	model->item_column = RowText(tuple, desc, 11, ctx);
+	model->seen = RowText(tuple, desc, 12, ctx);
+	model->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 13, &isnull));
 
 	bytes = ((double) model->n_items * (model->dim * sizeof(float) + 2 * sizeof(int64)) +
 			 (with_users ? (double) model->n_users * (model->dim * sizeof(float) + sizeof(int64)) : 0));
@@ -225,30 +293,8 @@ UnkdLoadModel(const char *name, bool with_users)
 	LoadEmbeddings(model, false, ctx);
 	if (with_users)
 		LoadEmbeddings(model, true, ctx);
-	SPI_finish();
+	StoreEnd(&sw);
 	return model;
-}
-
-/*
- * Current version_id of a model, or an error when it does not exist
- */
-int64
-UnkdModelVersion(const char *name)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	int64		version;
-
-	StoreConnect();
-	StoreExecute("SELECT version_id FROM unkd.models WHERE name OPERATOR(pg_catalog.=) $1",
-				 1, argtypes, args, NULL, true, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		ReportUnknownModel(name);
-	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-	return version;
 }
 
 /*
@@ -259,13 +305,14 @@ UnkdDeployedModelName(void)
 {
 	MemoryContext ctx = CurrentMemoryContext;
 	char	   *name = NULL;
+	UnkdUserSwitch sw;
 
-	StoreConnect();
+	StoreBegin(&sw);
 	StoreExecute("SELECT name FROM unkd.models WHERE deployed", 0, NULL, NULL,
 				 NULL, true, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		name = RowText(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, ctx);
-	SPI_finish();
+	StoreEnd(&sw);
 	return name;
 }
 
@@ -390,20 +437,27 @@ SaveEmbeddings(const UnkdModel *model, bool users)
 /*
  * Save a model as the new version of its name; returns the unkd.models row
  *
- * The model must carry users, items, popularity, strata and its training
- * table. params_json and metrics_json are jsonb text.
+ * The model must carry users, items, popularity, strata, its training and
+ * seen relations. A new name is owned by the caller; a retrained one keeps
+ * its owner, grants and deployment, and the caller must be able to manage
+ * it (checked up front by the callers, and again here under the row lock).
+ * params_json and metrics_json are jsonb text.
  */
 Datum
 UnkdSaveModel(const UnkdModel *model, const char *params_json,
 			  const char *metrics_json, double train_seconds)
 {
-	Oid			types[14] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
-		INT8OID, INT8ARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID};
-	Datum		values[14];
+	Oid			types[16] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
+		INT8OID, INT8ARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID,
+	TEXTOID, REGROLEOID};
+	Datum		values[16];
 	Datum		row;
 	Datum	   *strata = palloc(sizeof(Datum) * Max(model->n_strata, 1));
 	Oid			nametype[1] = {TEXTOID};
 	Datum		name[1];
+	UnkdUserSwitch sw;
+	Oid			owner;
+	bool		isnull;
 
 	CheckFiniteEmbeddings(model->user_emb, (Size) model->n_users * model->dim, model->name);
 	CheckFiniteEmbeddings(model->item_emb, (Size) model->n_items * model->dim, model->name);
@@ -426,16 +480,19 @@ UnkdSaveModel(const UnkdModel *model, const char *params_json,
 	values[11] = CStringGetTextDatum(params_json ? params_json : "{}");
 	values[12] = CStringGetTextDatum(metrics_json ? metrics_json : "{}");
 	values[13] = Float8GetDatum(train_seconds);
+	values[14] = CStringGetTextDatum(model->seen ? model->seen : model->interactions);
+	values[15] = ObjectIdGetDatum(GetUserId());
 	name[0] = values[0];
 
-	StoreConnect();
+	StoreBegin(&sw);
 
 	/* upsert first: it locks the name against a concurrent save */
 	StoreExecute("INSERT INTO unkd.models AS m (name, kind, method, dim, n_users, n_items, "
 				 "n_interactions, strata, interactions, user_column, item_column, params, "
-				 "metrics, train_seconds, trained_at) "
+				 "metrics, train_seconds, trained_at, seen, owner) "
 				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-				 "$12::pg_catalog.jsonb, $13::pg_catalog.jsonb, $14, pg_catalog.clock_timestamp()) "
+				 "$12::pg_catalog.jsonb, $13::pg_catalog.jsonb, $14, pg_catalog.clock_timestamp(), "
+				 "$15, $16) "
 				 "ON CONFLICT (name) DO UPDATE SET "
 				 "version_id = pg_catalog.nextval('unkd.model_version_seq'), "
 				 "version = m.version OPERATOR(pg_catalog.+) 1, "
@@ -445,11 +502,18 @@ UnkdSaveModel(const UnkdModel *model, const char *params_json,
 				 "interactions = EXCLUDED.interactions, user_column = EXCLUDED.user_column, "
 				 "item_column = EXCLUDED.item_column, params = EXCLUDED.params, "
 				 "metrics = EXCLUDED.metrics, train_seconds = EXCLUDED.train_seconds, "
-				 "trained_at = EXCLUDED.trained_at "
+				 "trained_at = EXCLUDED.trained_at, seen = EXCLUDED.seen "
 				 "RETURNING m.*",
-				 14, types, values, NULL, false, SPI_OK_INSERT_RETURNING);
+				 16, types, values, NULL, false, SPI_OK_INSERT_RETURNING);
 	/* copied into the caller's context, so it outlives SPI_finish */
 	row = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										   SPI_fnumber(SPI_tuptable->tupdesc, "owner"), &isnull));
+
+	/* a concurrent session may have created the name since the caller checked */
+	UnkdRestoreUser(&sw);
+	UnkdCheckCanManage(model->name, owner);
+	UnkdBecomeRegistryOwner(&sw);
 
 	StoreExecute("DELETE FROM unkd.user_embeddings WHERE model OPERATOR(pg_catalog.=) $1",
 				 1, nametype, name, NULL, false, SPI_OK_DELETE);
@@ -457,6 +521,6 @@ UnkdSaveModel(const UnkdModel *model, const char *params_json,
 				 1, nametype, name, NULL, false, SPI_OK_DELETE);
 	SaveEmbeddings(model, true);
 	SaveEmbeddings(model, false);
-	SPI_finish();
+	StoreEnd(&sw);
 	return row;
 }

@@ -9,6 +9,13 @@
  * contiguous memory; a call that sees a different version_id builds a new
  * entry completely and only then replaces the old one, so an error while
  * loading leaves the previous entry intact and usable.
+ *
+ * A call pins the entry it uses: the seen-items query runs code of the seen
+ * relation's owner, which may call recommend again or retrain the model, and
+ * a replaced entry that is still pinned is only unlinked, then freed by the
+ * first call that finds it unpinned. The seen relation is read as the
+ * model's owner inside a security-restricted operation (security.c), with
+ * its id column types checked again at every call.
  */
 #include "unkd.h"
 
@@ -48,8 +55,11 @@ typedef struct ServeModel
 	int32	   *by_popularity;	/* [n_items] most popular first, ties id asc */
 	float	   *scores;			/* [n_items] scratch for one call */
 	UnkdIdMap  *item_map;
-	char	   *interactions;	/* quoted qualified relation name */
+	char	   *seen;			/* quoted qualified name of the seen relation */
+	char	   *user_column;
+	char	   *item_column;
 	SPIPlanPtr	seen_plan;		/* kept: item ids of one user */
+	int			pins;			/* calls using the entry now */
 } ServeModel;
 
 /* What the catalog says about the requested model for this call */
@@ -58,12 +68,16 @@ typedef struct ServeCall
 	char	   *name;
 	Oid			registry;		/* OID of unkd.models */
 	int64		version_id;
+	Oid			owner;
+	Oid		   *readers;
+	int			n_readers;
 	bool		has_user;
 	float	   *user_vec;		/* [dim] when has_user */
 	int32		user_dim;
 } ServeCall;
 
 static ServeModel *serve_models = NULL;
+static ServeModel *retired_models = NULL;	/* replaced, maybe still pinned */
 static List *index_notified = NIL;	/* model names already warned about */
 static SPIPlanPtr call_by_name_plan = NULL;
 static SPIPlanPtr call_deployed_plan = NULL;
@@ -172,8 +186,9 @@ CopyUserVector(Datum value, int32 *dim)
 }
 
 /*
- * Resolve the model (named or deployed), its current version and the user's
- * vector in one indexed query, all under the caller's snapshot.
+ * Resolve the model (named or deployed), its current version, owner and
+ * grants and the user's vector in one indexed query, all under the caller's
+ * snapshot, as the registry's owner; then check that the caller may read it.
  */
 static void
 LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *call)
@@ -184,6 +199,9 @@ LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *cal
 	TupleDesc	desc;
 	int			ret;
 	MemoryContext old;
+	UnkdUserSwitch sw;
+
+	UnkdBecomeRegistryOwner(&sw);
 
 	if (call_deployed_plan == NULL)
 	{
@@ -192,7 +210,8 @@ LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *cal
 
 		/* both or neither: the second is set last and tested above */
 		by_name = KeepCallPlan(
-			"SELECT m.name, m.version_id, u.embedding, m.tableoid FROM unkd.models m"
+			"SELECT m.name, m.version_id, u.embedding, m.tableoid, m.owner, m.readers"
+			" FROM unkd.models m"
 			" LEFT JOIN unkd.user_embeddings u ON u.model OPERATOR(pg_catalog.=) m.name"
 			" AND u.user_id OPERATOR(pg_catalog.=) $2"
 			" WHERE m.name OPERATOR(pg_catalog.=) $1", 2, types);
@@ -200,7 +219,8 @@ LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *cal
 			SPI_freeplan(call_by_name_plan);
 		call_by_name_plan = by_name;
 		call_deployed_plan = KeepCallPlan(
-			"SELECT m.name, m.version_id, u.embedding, m.tableoid FROM unkd.models m"
+			"SELECT m.name, m.version_id, u.embedding, m.tableoid, m.owner, m.readers"
+			" FROM unkd.models m"
 			" LEFT JOIN unkd.user_embeddings u ON u.model OPERATOR(pg_catalog.=) m.name"
 			" AND u.user_id OPERATOR(pg_catalog.=) $2"
 			" WHERE m.deployed", 2, types);
@@ -210,6 +230,7 @@ LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *cal
 	values[1] = Int64GetDatum(user_id);
 	ret = SPI_execute_plan(model ? call_by_name_plan : call_deployed_plan,
 						   values, model ? NULL : "n ", true, 1);
+	UnkdRestoreUser(&sw);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "model lookup failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
@@ -231,11 +252,15 @@ LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *cal
 	call->name = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
 	call->version_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 	call->registry = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));
+	call->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 5, &isnull));
+	call->n_readers = UnkdRoleArray(DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 6, &isnull)),
+									&call->readers);
 	values[0] = SPI_getbinval(tuple, desc, 3, &isnull);
 	call->has_user = !isnull;
 	call->user_dim = 0;
 	call->user_vec = isnull ? NULL : CopyUserVector(values[0], &call->user_dim);
 	MemoryContextSwitchTo(old);
+	UnkdCheckCanRead(call->name, call->owner, call->readers, call->n_readers);
 }
 
 /* Find the cached entry of a model name, whatever its version */
@@ -250,13 +275,47 @@ FindServeModel(const char *name)
 	return NULL;
 }
 
-/* Free an entry that is no longer linked into the cache */
+/* Free an entry that is no longer linked into the cache and not pinned */
 static void
 FreeServeModel(ServeModel *m)
 {
+	Assert(m->pins == 0);
 	if (m->seen_plan)
 		SPI_freeplan(m->seen_plan);
 	MemoryContextDelete(m->cxt);
+}
+
+/* Retire an unlinked entry: freed now, or once no call pins it */
+static void
+RetireServeModel(ServeModel *m)
+{
+	if (m->pins == 0)
+	{
+		FreeServeModel(m);
+		return;
+	}
+	m->next = retired_models;
+	retired_models = m;
+}
+
+/* Free the retired entries no call uses any more */
+static void
+FreeRetiredModels(void)
+{
+	ServeModel **link = &retired_models;
+
+	while (*link != NULL)
+	{
+		ServeModel *m = *link;
+
+		if (m->pins > 0)
+		{
+			link = &m->next;
+			continue;
+		}
+		*link = m->next;
+		FreeServeModel(m);
+	}
 }
 
 /*
@@ -265,7 +324,7 @@ FreeServeModel(ServeModel *m)
  * the user column. Views are not checked: their base tables are unknown here.
  */
 static void
-CheckSeenIndex(const char *name, const char *interactions, const char *user_column)
+CheckSeenIndex(const char *name, const char *seen, const char *user_column)
 {
 	ListCell   *lc;
 	RangeVar   *rv;
@@ -280,7 +339,7 @@ CheckSeenIndex(const char *name, const char *interactions, const char *user_colu
 		if (strcmp((char *) lfirst(lc), name) == 0)
 			return;
 
-	rv = makeRangeVarFromNameList(stringToQualifiedNameList(interactions));
+	rv = makeRangeVarFromNameList(stringToQualifiedNameList(seen));
 	relid = RangeVarGetRelid(rv, AccessShareLock, true);
 	if (!OidIsValid(relid))
 		return;					/* the seen-items query reports it */
@@ -313,32 +372,54 @@ CheckSeenIndex(const char *name, const char *interactions, const char *user_colu
 		index_notified = lappend(index_notified, pstrdup(name));
 		MemoryContextSwitchTo(old);
 		ereport(NOTICE,
-				(errmsg("interactions table %s of model \"%s\" has no index on column %s",
-						interactions, name, quote_identifier(user_column)),
+				(errmsg("seen relation %s of model \"%s\" has no index on column %s",
+						seen, name, quote_identifier(user_column)),
 				 errdetail("Every call of unkd.recommend() reads the user's seen items from it, which scans the whole table without such an index."),
 				 errhint("Create one: CREATE INDEX ON %s (%s);",
-						 interactions, quote_identifier(user_column))));
+						 seen, quote_identifier(user_column))));
 	}
 }
 
-/* Prepare the seen-items lookup of a model; the caller's rights apply */
+/*
+ * The seen relation as it is now, with its id columns still of an integer
+ * type: a column altered to another type since training would make the
+ * lookup round ids, or run a type's code.
+ */
+static Oid
+CheckSeenRelation(const char *seen, const char *user_column, const char *item_column)
+{
+	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(seen)),
+										 AccessShareLock, false);
+
+	UnkdCheckIdColumn(relid, user_column);
+	UnkdCheckIdColumn(relid, item_column);
+	return relid;
+}
+
+/*
+ * Prepare the seen-items lookup of a model, as the model's owner
+ *
+ * The stored name is resolved and quoted afresh: the registry row is data,
+ * and only a name that denotes an existing relation reaches the SQL text.
+ */
 static SPIPlanPtr
 PrepareSeenPlan(const UnkdModel *model)
 {
 	Oid			type = INT8OID;
-	char	   *sql;
 	Oid			relid;
+	char	   *sql;
+	UnkdUserSwitch sw;
+	SPIPlanPtr	plan;
 
-	/*
-	 * Resolve the stored name and quote it afresh: the registry row is data,
-	 * and only a name that denotes an existing relation reaches the SQL text
-	 */
-	relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(model->interactions)),
-							 AccessShareLock, false);
+	UnkdBecomeModelOwner(model->owner, &sw);
+	relid = CheckSeenRelation(model->seen, model->user_column, model->item_column);
+	CheckSeenIndex(model->name, model->seen, model->user_column);
 	sql = psprintf("SELECT %s::pg_catalog.int8 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
 				   quote_identifier(model->item_column), UnkdRelationName(relid),
 				   quote_identifier(model->user_column));
-	return KeepCallPlan(sql, 1, &type);
+	plan = KeepCallPlan(sql, 1, &type);
+	UnkdRestoreUser(&sw);
+	return plan;
 }
 
 /*
@@ -372,7 +453,9 @@ BuildServeModel(const char *name)
 		m->version_id = model->version_id;
 		m->dim = model->dim;
 		m->n_items = model->n_items;
-		m->interactions = pstrdup(model->interactions);
+		m->seen = pstrdup(model->seen);
+		m->user_column = pstrdup(model->user_column);
+		m->item_column = pstrdup(model->item_column);
 
 		block = MemoryContextAllocHuge(cxt, Max(bytes, 1));
 		m->item_emb = (float *) block;
@@ -392,7 +475,6 @@ BuildServeModel(const char *name)
 		m->item_map = UnkdBuildIdMap(m->item_ids, m->n_items);
 		MemoryContextSwitchTo(old);
 
-		CheckSeenIndex(name, model->interactions, model->user_column);
 		m->seen_plan = PrepareSeenPlan(model);
 	}
 	PG_CATCH();
@@ -405,12 +487,12 @@ BuildServeModel(const char *name)
 }
 
 /*
- * The cache entry for the version the call saw: reuse it, or build the new
- * one and then swap it in place of the old entry. The registry's OID is part
- * of the key because version_id restarts with the sequence when the
+ * The cache entry for the version the call saw, pinned: reuse it, or build
+ * the new one and then swap it in place of the old entry. The registry's OID
+ * is part of the key because version_id restarts with the sequence when the
  * extension is dropped and created again in the same session.
  */
-static ServeModel *
+static pg_noinline ServeModel *
 GetServeModel(const ServeCall *call)
 {
 	ServeModel *old = FindServeModel(call->name);
@@ -419,7 +501,10 @@ GetServeModel(const ServeCall *call)
 
 	if (old != NULL && old->version_id == call->version_id &&
 		old->registry == call->registry)
+	{
+		old->pins++;
 		return old;
+	}
 
 	m = BuildServeModel(call->name);
 	m->registry = call->registry;
@@ -438,25 +523,34 @@ GetServeModel(const ServeCall *call)
 		{
 			m->next = old->next;
 			*link = m;
-			FreeServeModel(old);
+			RetireServeModel(old);
+			m->pins++;
 			return m;
 		}
 	}
 	m->next = serve_models;
 	serve_models = m;
+	m->pins++;
 	return m;
 }
 
-/* The user's seen items as sorted, distinct model item indices */
+/*
+ * The user's seen items as sorted, distinct model item indices, read as the
+ * model's owner in a security-restricted operation
+ */
 static int32 *
-SeenItems(ServeModel *m, int64 user_id, int64 *n_seen)
+SeenItems(ServeModel *m, Oid owner, int64 user_id, int64 *n_seen)
 {
 	Datum		arg = Int64GetDatum(user_id);
 	int			ret;
 	int32	   *seen;
 	int64		n = 0;
+	UnkdUserSwitch sw;
 
+	UnkdBecomeModelOwner(owner, &sw);
+	(void) CheckSeenRelation(m->seen, m->user_column, m->item_column);
 	ret = SPI_execute_plan(m->seen_plan, &arg, NULL, true, 0);
+	UnkdRestoreUser(&sw);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "seen-items lookup failed: %s", SPI_result_code_string(ret));
 	seen = palloc(sizeof(int32) * Max(SPI_processed, 1));
@@ -512,34 +606,43 @@ unkd_recommend(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	FreeRetiredModels();
 	LookupCall(model, user_id, outer, &call);
 	m = GetServeModel(&call);
-	if (call.has_user && call.user_dim != m->dim)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("user embedding of user " INT64_FORMAT " has %d dimensions, model \"%s\" has %d",
-						user_id, call.user_dim, m->name, m->dim)));
-	seen = SeenItems(m, user_id, &n_seen);
-
-	k = Min(k, m->n_items);
-	items = MemoryContextAlloc(outer, sizeof(int32) * Max(k, 1));
-	scores = MemoryContextAlloc(outer, sizeof(float) * Max(k, 1));
-	ids = MemoryContextAlloc(outer, sizeof(int64) * Max(k, 1));
-	if (!call.has_user)
-		count = UnkdRankByPopularity(m->by_popularity, m->item_pop, m->n_items,
-									 seen, n_seen, k, items, scores);
-	else if (k == 0)
-		count = 0;
-	else
+	PG_TRY();
 	{
-		UnkdTopK	topk;
+		if (call.has_user && call.user_dim != m->dim)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("user embedding of user " INT64_FORMAT " has %d dimensions, model \"%s\" has %d",
+							user_id, call.user_dim, m->name, m->dim)));
+		seen = SeenItems(m, call.owner, user_id, &n_seen);
 
-		UnkdScoreItems(call.user_vec, m->item_emb, m->n_items, m->dim, m->scores);
-		UnkdTopKInit(&topk, k);
-		count = UnkdRankUser(m->scores, m->n_items, seen, n_seen, &topk, items, scores);
+		k = Min(k, m->n_items);
+		items = MemoryContextAlloc(outer, sizeof(int32) * Max(k, 1));
+		scores = MemoryContextAlloc(outer, sizeof(float) * Max(k, 1));
+		ids = MemoryContextAlloc(outer, sizeof(int64) * Max(k, 1));
+		if (!call.has_user)
+			count = UnkdRankByPopularity(m->by_popularity, m->item_pop, m->n_items,
+										 seen, n_seen, k, items, scores);
+		else if (k == 0)
+			count = 0;
+		else
+		{
+			UnkdTopK	topk;
+
+			UnkdScoreItems(call.user_vec, m->item_emb, m->n_items, m->dim, m->scores);
+			UnkdTopKInit(&topk, k);
+			count = UnkdRankUser(m->scores, m->n_items, seen, n_seen, &topk, items, scores);
+		}
+		for (int i = 0; i < count; i++)
+			ids[i] = m->item_ids[items[i]];
 	}
-	for (int i = 0; i < count; i++)
-		ids[i] = m->item_ids[items[i]];
+	PG_FINALLY();
+	{
+		m->pins--;
+	}
+	PG_END_TRY();
 	SPI_finish();
 
 	for (int i = 0; i < count; i++)

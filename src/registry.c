@@ -1,42 +1,41 @@
 /*
  * registry.c
- *	  unkd.deploy and unkd.drop_model: managing named models in the
- *	  registry. Both are plain row changes in the caller's transaction, so
- *	  they take effect atomically at commit.
+ *	  Managing named models: unkd.deploy, drop_model, rename_model,
+ *	  grant_model, revoke_model, and the guard that keeps DROP EXTENSION
+ *	  from dropping every model by accident. Each is a plain row change in
+ *	  the caller's transaction, so it takes effect atomically at commit.
+ *
+ * The caller's right to the model is checked first (security.c); the rows
+ * are then changed as the registry's owner.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 
 #include "unkd.h"
 
 PG_FUNCTION_INFO_V1(unkd_deploy);
 PG_FUNCTION_INFO_V1(unkd_drop_model);
+PG_FUNCTION_INFO_V1(unkd_rename_model);
+PG_FUNCTION_INFO_V1(unkd_grant_model);
+PG_FUNCTION_INFO_V1(unkd_revoke_model);
+PG_FUNCTION_INFO_V1(unkd_keep_models_on_drop);
 
-/* The model name argument, which must be given */
+/* A text argument that must be given */
 static char *
-CheckModelName(FunctionCallInfo fcinfo)
+CheckTextArg(FunctionCallInfo fcinfo, int arg, const char *what)
 {
-	if (PG_ARGISNULL(0))
+	if (PG_ARGISNULL(arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model name must not be NULL")));
-	return text_to_cstring(PG_GETARG_TEXT_PP(0));
-}
-
-/* Run one statement on the model name; returns the rows it touched */
-static uint64
-ExecuteOnName(const char *sql, const char *name, int expected)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	int			rc = SPI_execute_with_args(sql, 1, types, values, NULL, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "unkd registry: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
-	return SPI_processed;
+				 errmsg("%s must not be NULL", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(arg));
 }
 
 /* The error for a name that is not in the registry */
@@ -50,28 +49,81 @@ ReportUnknown(const char *name)
 }
 
 /*
+ * The registry entry of a model the caller may manage, in a transaction
+ * that can write; anything else fails before a row is touched
+ */
+static void
+CheckManagedModel(const char *name, const char *command, UnkdModelMeta *meta)
+{
+	UnkdCheckCanWriteRegistry(command);
+	UnkdModelMetaLookup(name, meta);
+	if (!meta->exists)
+		ReportUnknown(name);
+	UnkdCheckCanManage(name, meta->owner);
+}
+
+/* Run one statement with text arguments as the registry's owner; returns rows touched */
+static uint64
+ExecuteAsRegistry(const char *sql, int nargs, const char *const *args, int expected)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	UnkdUserSwitch sw;
+	int			rc;
+	uint64		processed;
+
+	Assert(nargs <= 3);
+	for (int i = 0; i < nargs; i++)
+		values[i] = CStringGetTextDatum(args[i]);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	UnkdBecomeRegistryOwner(&sw);
+	rc = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0);
+	if (rc != expected)
+		elog(ERROR, "unkd registry: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
+	processed = SPI_processed;
+	UnkdRestoreUser(&sw);
+	SPI_finish();
+	return processed;
+}
+
+/*
  * unkd.deploy(name): make name the model recommend() uses when none is
- * named. The row lock on the target comes first, so two concurrent deploys
- * serialise instead of tripping over the one-deployed unique index.
+ * named. Deploys serialise on a self-conflicting table lock that neither
+ * serving nor training takes, so two concurrent deploys cannot both clear
+ * and set the flag; each statement then sees the other's commit. Replacing
+ * another role's deployed model needs the right to manage that one too.
  */
 Datum
 unkd_deploy(PG_FUNCTION_ARGS)
 {
-	char	   *name = CheckModelName(fcinfo);
+	char	   *name = CheckTextArg(fcinfo, 0, "model name");
+	const char *args[1] = {name};
+	UnkdModelMeta meta;
+	char	   *current;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (ExecuteOnName("SELECT 1 FROM unkd.models WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-					  name, SPI_OK_SELECT) == 0)
-		ReportUnknown(name);
+	CheckManagedModel(name, "unkd.deploy()", &meta);
+	ExecuteAsRegistry("LOCK TABLE unkd.models IN SHARE UPDATE EXCLUSIVE MODE",
+					  0, NULL, SPI_OK_UTILITY);
+	current = UnkdDeployedModelName();
+	if (current != NULL && strcmp(current, name) != 0)
+	{
+		UnkdModelMeta deployed;
+
+		UnkdModelMetaLookup(current, &deployed);
+		if (deployed.exists && !UnkdCanManage(deployed.owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("must be owner of the deployed model \"%s\" to replace it", current)));
+	}
 	/* clear the old flag before setting the new: the index allows one */
-	ExecuteOnName("UPDATE unkd.models SET deployed = false "
-				  "WHERE deployed AND name OPERATOR(pg_catalog.<>) $1",
-				  name, SPI_OK_UPDATE);
-	ExecuteOnName("UPDATE unkd.models SET deployed = true "
-				  "WHERE name OPERATOR(pg_catalog.=) $1 AND NOT deployed",
-				  name, SPI_OK_UPDATE);
-	SPI_finish();
+	ExecuteAsRegistry("UPDATE unkd.models SET deployed = false "
+					  "WHERE deployed AND name OPERATOR(pg_catalog.<>) $1",
+					  1, args, SPI_OK_UPDATE);
+	if (ExecuteAsRegistry("UPDATE unkd.models SET deployed = true "
+						  "WHERE name OPERATOR(pg_catalog.=) $1",
+						  1, args, SPI_OK_UPDATE) == 0)
+		ReportUnknown(name);
 	PG_RETURN_VOID();
 }
 
@@ -82,13 +134,130 @@ unkd_deploy(PG_FUNCTION_ARGS)
 Datum
 unkd_drop_model(PG_FUNCTION_ARGS)
 {
-	char	   *name = CheckModelName(fcinfo);
+	char	   *name = CheckTextArg(fcinfo, 0, "model name");
+	const char *args[1] = {name};
+	UnkdModelMeta meta;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (ExecuteOnName("DELETE FROM unkd.models WHERE name OPERATOR(pg_catalog.=) $1",
-					  name, SPI_OK_DELETE) == 0)
+	CheckManagedModel(name, "unkd.drop_model()", &meta);
+	if (ExecuteAsRegistry("DELETE FROM unkd.models WHERE name OPERATOR(pg_catalog.=) $1",
+						  1, args, SPI_OK_DELETE) == 0)
 		ReportUnknown(name);
-	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * unkd.rename_model(name, new_name): the embeddings follow by cascade; the
+ * version, grants and deployment stay.
+ */
+Datum
+unkd_rename_model(PG_FUNCTION_ARGS)
+{
+	char	   *name = CheckTextArg(fcinfo, 0, "model name");
+	char	   *new_name = CheckTextArg(fcinfo, 1, "new_name");
+	const char *args[2] = {name, new_name};
+	UnkdModelMeta meta;
+	UnkdModelMeta taken;
+
+	UnkdCheckModelName(new_name);
+	CheckManagedModel(name, "unkd.rename_model()", &meta);
+	UnkdModelMetaLookup(new_name, &taken);
+	if (taken.exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("model \"%s\" already exists", new_name)));
+	if (ExecuteAsRegistry("UPDATE unkd.models SET name = $2 WHERE name OPERATOR(pg_catalog.=) $1",
+						  2, args, SPI_OK_UPDATE) == 0)
+		ReportUnknown(name);
+	PG_RETURN_VOID();
+}
+
+/* The role a grant names: a role name, or PUBLIC (stored as 0) */
+static Oid
+GranteeRole(const char *grantee)
+{
+	if (pg_strcasecmp(grantee, "public") == 0)
+		return InvalidOid;
+	return get_role_oid(grantee, false);
+}
+
+/* Add (grant) or remove (revoke) a reader of a model */
+static void
+ChangeReaders(FunctionCallInfo fcinfo, bool grant)
+{
+	char	   *name = CheckTextArg(fcinfo, 0, "model name");
+	char	   *grantee = CheckTextArg(fcinfo, 1, "grantee");
+	Oid			role = GranteeRole(grantee);
+	char	   *role_text = psprintf("%u", role);
+	const char *args[2] = {name, role_text};
+	UnkdModelMeta meta;
+
+	CheckManagedModel(name, grant ? "unkd.grant_model()" : "unkd.revoke_model()", &meta);
+	ExecuteAsRegistry(grant ?
+					  "UPDATE unkd.models SET readers = readers OPERATOR(pg_catalog.||) $2::pg_catalog.oid::pg_catalog.regrole "
+					  "WHERE name OPERATOR(pg_catalog.=) $1 "
+					  "AND NOT $2::pg_catalog.oid::pg_catalog.regrole OPERATOR(pg_catalog.=) ANY (readers)" :
+					  "UPDATE unkd.models SET readers = pg_catalog.array_remove(readers, $2::pg_catalog.oid::pg_catalog.regrole) "
+					  "WHERE name OPERATOR(pg_catalog.=) $1",
+					  2, args, SPI_OK_UPDATE);
+}
+
+/* unkd.grant_model(name, grantee): let a role, or PUBLIC, read the model */
+Datum
+unkd_grant_model(PG_FUNCTION_ARGS)
+{
+	ChangeReaders(fcinfo, true);
+	PG_RETURN_VOID();
+}
+
+/* unkd.revoke_model(name, grantee): take back a grant_model */
+Datum
+unkd_revoke_model(PG_FUNCTION_ARGS)
+{
+	ChangeReaders(fcinfo, false);
+	PG_RETURN_VOID();
+}
+
+/* Whether a DROP statement drops the unkd extension */
+static bool
+DropsUnkd(Node *parsetree)
+{
+	DropStmt   *stmt;
+	ListCell   *lc;
+
+	if (parsetree == NULL || !IsA(parsetree, DropStmt))
+		return false;
+	stmt = (DropStmt *) parsetree;
+	if (stmt->removeType != OBJECT_EXTENSION)
+		return false;
+	foreach(lc, stmt->objects)
+		if (strcmp(strVal(lfirst(lc)), "unkd") == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Event trigger on DROP EXTENSION: the models are the extension's data, and
+ * dropping it would drop them all without a word. Refuse while models
+ * exist, unless unkd.drop_models is on.
+ */
+Datum
+unkd_keep_models_on_drop(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	uint64		n_models;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "unkd_keep_models_on_drop: not fired by the event trigger manager");
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (!DropsUnkd(trigdata->parsetree) || unkd_drop_models)
+		PG_RETURN_VOID();
+	n_models = ExecuteAsRegistry("SELECT FROM unkd.models", 0, NULL, SPI_OK_SELECT);
+	if (n_models > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop extension unkd because it holds %llu models",
+						(unsigned long long) n_models),
+				 errdetail("Dropping the extension drops every model with it."),
+				 errhint("Keep them with pg_dump, drop them with unkd.drop_model, or SET unkd.drop_models = on to drop them with the extension.")));
 	PG_RETURN_VOID();
 }

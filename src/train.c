@@ -21,9 +21,14 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "portability/instr_time.h"
+#include "tcop/tcopprot.h"
 #include "utils/acl.h"
+#include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
@@ -55,6 +60,9 @@ typedef struct TrainOptions
 	int32		notice_every;	/* 0: quiet */
 	const char *user_column;
 	const char *item_column;
+	Oid			seen;			/* InvalidOid: the interactions relation */
+	bool		replace;		/* may change the kind or method of a name */
+	double		time_limit;		/* seconds; 0: none */
 	/* distillation only */
 	bool		distill;
 	UnkdTeacherSource teacher;
@@ -111,11 +119,16 @@ typedef struct Trainer
 	int32		best_epoch;
 	double		best_ndcg;
 	double		loop_seconds;
+	const char *stop_reason;	/* "epochs", "patience" or "time_limit" */
+	instr_time	run_start;		/* the time limit counts from here */
 } Trainer;
 
 PG_FUNCTION_INFO_V1(unkd_train);
 PG_FUNCTION_INFO_V1(unkd_distill);
 PG_FUNCTION_INFO_V1(unkd_distill_pairs);
+PG_FUNCTION_INFO_V1(unkd_retrain);
+
+static double SecondsSince(instr_time start);
 
 /* ---------- argument handling ---------- */
 
@@ -158,42 +171,49 @@ CheckPositive(const char *what, double value, bool strict)
 						what, strict ? "greater than" : "at least", value)));
 }
 
-/* The caller may write one registry table, or fails before any work */
+/*
+ * The relation a stored model serves from: not temporary, with integer id
+ * columns
+ */
 static void
-CheckCanWrite(Oid schema, const char *table, AclMode mode)
+CheckStoredRelation(Oid relid, const char *role, const TrainOptions *opt)
 {
-	Oid			relid = get_relname_relid(table, schema);
-	AclResult	result;
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "unkd.%s is missing", table);
-	result = pg_class_aclcheck(relid, GetUserId(), mode);
-	if (result != ACLCHECK_OK)
-		aclcheck_error(result, OBJECT_TABLE, table);
+	UnkdCheckStorableRelation(relid, role);
+	UnkdCheckIdColumn(relid, opt->user_column);
+	UnkdCheckIdColumn(relid, opt->item_column);
 }
 
 /*
- * Saving a model writes the registry with the caller's rights: check them
- * up front rather than after a long run.
+ * The name can take this run's model: the transaction can write, the
+ * caller may manage an existing model of that name, and retraining does
+ * not silently turn it into another kind of model
  */
 static void
-CheckCanSaveModel(void)
+CheckTarget(const TrainOptions *opt, const char *command, const char *kind,
+			const char *method)
 {
-	Oid			schema = get_namespace_oid("unkd", false);
+	UnkdModelMeta meta;
 
-	CheckCanWrite(schema, "models", ACL_INSERT | ACL_UPDATE);
-	CheckCanWrite(schema, "user_embeddings", ACL_INSERT | ACL_DELETE);
-	CheckCanWrite(schema, "item_embeddings", ACL_INSERT | ACL_DELETE);
+	UnkdCheckCanWriteRegistry(command);
+	UnkdCheckModelName(opt->name);
+	UnkdModelMetaLookup(opt->name, &meta);
+	if (!meta.exists)
+		return;
+	UnkdCheckCanManage(opt->name, meta.owner);
+	if (!opt->replace && (strcmp(meta.kind, kind) != 0 || strcmp(meta.method, method) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("model \"%s\" is a %s (%s), and %s would replace it with a %s (%s)",
+						opt->name, meta.kind, meta.method, command, kind, method),
+				 errhint("Pass replace => true to replace it, use another name, or unkd.retrain('%s') to retrain it as it is.",
+						 opt->name)));
 }
 
 /* Options common to train and distill */
 static void
 CheckCommonOptions(const TrainOptions *opt)
 {
-	if (opt->name[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model name must not be empty")));
+	UnkdCheckModelName(opt->name);
 	CheckIntRange("dim", opt->dim, 1, UNKD_MAX_DIM);
 	CheckIntRange("epochs", opt->epochs, 1, MAX_EPOCHS);
 	CheckPositive("lr", opt->lr, true);
@@ -202,9 +222,9 @@ CheckCommonOptions(const TrainOptions *opt)
 	CheckIntRange("eval_every", opt->eval_every, 1, MAX_EPOCHS);
 	CheckIntRange("patience", opt->patience, 1, MAX_EPOCHS);
 	CheckIntRange("notice_every", opt->notice_every, 0, MAX_EPOCHS);
-	CheckCanSaveModel();
-	UnkdCheckIdColumn(opt->interactions, opt->user_column);
-	UnkdCheckIdColumn(opt->interactions, opt->item_column);
+	CheckStoredRelation(opt->interactions, "interactions", opt);
+	if (OidIsValid(opt->seen))
+		CheckStoredRelation(opt->seen, "seen", opt);
 	if (OidIsValid(opt->validation))
 	{
 		UnkdCheckIdColumn(opt->validation, opt->user_column);
@@ -250,7 +270,17 @@ CheckDistillOptions(const TrainOptions *opt)
 				 errhint("Pass teacher => 'model name' or teacher_scores => 'table', or kd_weight => 0 for a plain BPR student.")));
 	/* fail before the expensive reading when the teacher is unknown */
 	if (has_model)
-		(void) UnkdModelVersion(opt->teacher.model);
+	{
+		UnkdModelMeta meta;
+
+		UnkdModelMetaLookup(opt->teacher.model, &meta);
+		if (!meta.exists)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("model \"%s\" does not exist", opt->teacher.model),
+					 errhint("See SELECT name FROM unkd.models for the trained models.")));
+		UnkdCheckCanRead(opt->teacher.model, meta.owner, meta.readers, meta.n_readers);
+	}
 	else
 	{
 		UnkdCheckIdColumn(opt->teacher.scores, opt->teacher.user_column);
@@ -606,6 +636,31 @@ SecondsSince(instr_time start)
 	return INSTR_TIME_GET_DOUBLE(now);
 }
 
+/*
+ * Show a running training's progress to other sessions, in the query column
+ * of pg_stat_activity
+ */
+static void
+ReportActivity(const Trainer *t, int32 epoch, double ndcg, double seconds)
+{
+	char		buf[256];
+
+	if (ndcg >= 0)
+		snprintf(buf, sizeof(buf), "unkd: training model \"%s\", epoch %d of %d, validation ndcg@20 %.4f, %.1f s",
+				 t->opt->name, epoch, t->opt->epochs, ndcg, seconds);
+	else
+		snprintf(buf, sizeof(buf), "unkd: training model \"%s\", epoch %d of %d, %.1f s",
+				 t->opt->name, epoch, t->opt->epochs, seconds);
+	pgstat_report_activity(STATE_RUNNING, buf);
+}
+
+/* Whether the run's time limit has passed */
+static bool
+TimeIsUp(const Trainer *t)
+{
+	return t->opt->time_limit > 0 && SecondsSince(t->run_start) >= t->opt->time_limit;
+}
+
 /* The progress NOTICE of one epoch */
 static void
 ReportProgress(const Trainer *t, int32 epoch, double ndcg, double seconds)
@@ -624,7 +679,9 @@ ReportProgress(const Trainer *t, int32 epoch, double ndcg, double seconds)
 
 /*
  * All epochs: a fixed number, or with validation until NDCG@20 has not
- * improved for `patience` evaluations, ending on the best parameters.
+ * improved for `patience` evaluations, ending on the best parameters. A
+ * time limit ends the run after the epoch in which it passes (that epoch is
+ * validated too, so no trained epoch is lost).
  */
 static void
 Train(Trainer *t)
@@ -634,14 +691,17 @@ Train(Trainer *t)
 	instr_time	start;
 
 	INSTR_TIME_SET_CURRENT(start);
+	t->stop_reason = "epochs";
 	for (int32 epoch = 1; epoch <= opt->epochs; epoch++)
 	{
 		double		ndcg = -1.0;
+		bool		time_up;
 
 		RunEpoch(t);
 		CheckDiverged(t, epoch);
 		t->epochs_run = epoch;
-		if (t->val && (epoch % opt->eval_every == 0 || epoch == opt->epochs))
+		time_up = TimeIsUp(t);
+		if (t->val && (epoch % opt->eval_every == 0 || epoch == opt->epochs || time_up))
 		{
 			ndcg = ValidationNdcg(t);
 			if (ndcg > t->best_ndcg)
@@ -654,10 +714,22 @@ Train(Trainer *t)
 			else
 				stale++;
 		}
+		ReportActivity(t, epoch, ndcg, SecondsSince(start));
 		if (opt->notice_every > 0 && epoch % opt->notice_every == 0)
 			ReportProgress(t, epoch, ndcg, SecondsSince(start));
 		if (t->val && stale >= opt->patience)
+		{
+			t->stop_reason = "patience";
 			break;
+		}
+		if (time_up && epoch < opt->epochs)
+		{
+			t->stop_reason = "time_limit";
+			ereport(NOTICE,
+					(errmsg("model \"%s\": time limit of %g s reached after epoch %d of %d",
+							opt->name, opt->time_limit, epoch, opt->epochs)));
+			break;
+		}
 	}
 	if (t->val)
 		CopyParameters(t, false);
@@ -716,6 +788,9 @@ ParamsJson(const TrainOptions *opt)
 	JsonText(&buf, "validation", OptionalRelation(opt->validation));
 	JsonNumber(&buf, "eval_every", opt->eval_every);
 	JsonNumber(&buf, "patience", opt->patience);
+	JsonText(&buf, "seen", UnkdRelationName(OidIsValid(opt->seen) ? opt->seen : opt->interactions));
+	if (opt->time_limit > 0)
+		JsonNumber(&buf, "time_limit_seconds", opt->time_limit);
 	if (opt->distill)
 	{
 		JsonText(&buf, "teacher", opt->teacher.model);
@@ -745,6 +820,9 @@ MetricsJson(const Trainer *t)
 	JsonNumber(&buf, "kd_loss", t->kd_loss);
 	JsonNumber(&buf, "epochs_run", t->epochs_run);
 	JsonNumber(&buf, "best_epoch", t->best_epoch);
+	appendStringInfo(&buf, ", \"stopped_early\": %s",
+					 strcmp(t->stop_reason, "time_limit") == 0 ? "true" : "false");
+	JsonText(&buf, "stop_reason", t->stop_reason);
 	if (t->val)
 		JsonNumber(&buf, "validation_ndcg_at_20", t->best_ndcg);
 	appendStringInfo(&buf, ", \"pair_updates\": " INT64_FORMAT, t->updates);
@@ -776,6 +854,7 @@ SaveTrained(const Trainer *t, const char *kind, const char *method, double secon
 	model.n_strata = t->n_strata;
 	model.strata = (int64 *) t->strata;
 	model.interactions = UnkdRelationName(opt->interactions);
+	model.seen = UnkdRelationName(OidIsValid(opt->seen) ? opt->seen : opt->interactions);
 	model.user_column = (char *) opt->user_column;
 	model.item_column = (char *) opt->item_column;
 	return UnkdSaveModel(&model, ParamsJson(opt), MetricsJson(t), seconds);
@@ -813,6 +892,7 @@ RunTraining(const TrainOptions *opt, const char *kind, const char *method)
 	data = ReadTraining(opt);
 	CheckRunMemory(opt, data);
 	InitTrainer(&t, opt, data);
+	t.run_start = start;
 	ComputeGroups(&t, opt->distill ? opt->n_groups : TRAIN_STRATA);
 	if (opt->distill && opt->kd_weight > 0)
 	{
@@ -825,10 +905,46 @@ RunTraining(const TrainOptions *opt, const char *kind, const char *method)
 	if (OidIsValid(opt->validation))
 		t.val = LoadValidation(opt, data);
 	Train(&t);
+	/* the activity shows the statement again, not the last epoch */
+	pgstat_report_activity(STATE_RUNNING, debug_query_string);
 	return SaveTrained(&t, kind, method, SecondsSince(start));
 }
 
 /* ---------- SQL entry points ---------- */
+
+/* An interval as seconds (a month counts 30 days, as in interval arithmetic) */
+static double
+IntervalSeconds(const Interval *span)
+{
+	return span->time / (double) USECS_PER_SEC + span->day * (double) SECS_PER_DAY +
+		span->month * (double) DAYS_PER_MONTH * SECS_PER_DAY;
+}
+
+/* A time limit argument: NULL for none, else a positive interval */
+static double
+TimeLimitArg(FunctionCallInfo fcinfo, int arg)
+{
+	double		seconds;
+
+	if (PG_ARGISNULL(arg))
+		return 0;
+	seconds = IntervalSeconds(PG_GETARG_INTERVAL_P(arg));
+	if (!(seconds > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time_limit must be a positive interval")));
+	return seconds;
+}
+
+/* The seen, replace and time_limit arguments, from the first one's position */
+static void
+StorageArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_seen)
+{
+	CheckNotNull(fcinfo, a_seen + 1, "replace");
+	opt->seen = PG_ARGISNULL(a_seen) ? InvalidOid : PG_GETARG_OID(a_seen);
+	opt->replace = PG_GETARG_BOOL(a_seen + 1);
+	opt->time_limit = TimeLimitArg(fcinfo, a_seen + 2);
+}
 
 /* Options shared by both entry points, from their argument positions */
 static void
@@ -873,6 +989,8 @@ unkd_train(PG_FUNCTION_ARGS)
 	TrainOptions opt = {0};
 
 	CommonArgs(fcinfo, &opt, 2, 3, 4, 5);
+	StorageArgs(fcinfo, &opt, 14);
+	CheckTarget(&opt, "unkd.train()", "teacher", "bpr");
 	CheckCommonOptions(&opt);
 	PG_RETURN_DATUM(RunTraining(&opt, "teacher", "bpr"));
 }
@@ -918,6 +1036,9 @@ unkd_distill(PG_FUNCTION_ARGS)
 
 	CommonArgs(fcinfo, &opt, 4, 8, 9, 10);
 	DistillArgs(fcinfo, &opt);
+	StorageArgs(fcinfo, &opt, 24);
+	method = opt.kd_weight == 0 ? "bpr" : opt.n_groups == 1 ? "kd" : "unkd";
+	CheckTarget(&opt, "unkd.distill()", "student", method);
 	CheckCommonOptions(&opt);
 	CheckDistillOptions(&opt);
 	if (opt.kd_weight == 0)
@@ -925,10 +1046,7 @@ unkd_distill(PG_FUNCTION_ARGS)
 		/* a plain student: the teacher, if named, is not used */
 		opt.teacher.model = NULL;
 		opt.teacher.scores = InvalidOid;
-		method = "bpr";
 	}
-	else
-		method = opt.n_groups == 1 ? "kd" : "unkd";
 	PG_RETURN_DATUM(RunTraining(&opt, "student", method));
 }
 
@@ -1013,4 +1131,108 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 		}
 	}
 	return (Datum) 0;
+}
+
+/*
+ * The call that retrains a model from its stored parameters: every
+ * hyper-parameter and relation comes from params ($2), the name, seen
+ * relation and id columns from the registry row ($1, $3-$5).
+ */
+static const char *
+RetrainSql(bool teacher)
+{
+	if (teacher)
+		return "SELECT r FROM unkd.train(name => $1, "
+			"interactions => ($2 OPERATOR(pg_catalog.->>) 'interactions')::pg_catalog.regclass, "
+			"dim => ($2 OPERATOR(pg_catalog.->>) 'dim')::pg_catalog.int4, "
+			"epochs => ($2 OPERATOR(pg_catalog.->>) 'epochs')::pg_catalog.int4, "
+			"seed => ($2 OPERATOR(pg_catalog.->>) 'seed')::pg_catalog.int8, "
+			"lr => ($2 OPERATOR(pg_catalog.->>) 'lr')::pg_catalog.float8, "
+			"decay => ($2 OPERATOR(pg_catalog.->>) 'decay')::pg_catalog.float8, "
+			"init_std => ($2 OPERATOR(pg_catalog.->>) 'init_std')::pg_catalog.float8, "
+			"validation => ($2 OPERATOR(pg_catalog.->>) 'validation')::pg_catalog.regclass, "
+			"eval_every => ($2 OPERATOR(pg_catalog.->>) 'eval_every')::pg_catalog.int4, "
+			"patience => ($2 OPERATOR(pg_catalog.->>) 'patience')::pg_catalog.int4, "
+			"user_column => $4, item_column => $5, "
+			"seen => $3::pg_catalog.regclass, time_limit => $6) AS r";
+	return "SELECT r FROM unkd.distill(name => $1, "
+		"interactions => ($2 OPERATOR(pg_catalog.->>) 'interactions')::pg_catalog.regclass, "
+		"teacher => $2 OPERATOR(pg_catalog.->>) 'teacher', "
+		"teacher_scores => ($2 OPERATOR(pg_catalog.->>) 'teacher_scores')::pg_catalog.regclass, "
+		"dim => ($2 OPERATOR(pg_catalog.->>) 'dim')::pg_catalog.int4, "
+		"n_groups => ($2 OPERATOR(pg_catalog.->>) 'n_groups')::pg_catalog.int4, "
+		"samples => ($2 OPERATOR(pg_catalog.->>) 'samples')::pg_catalog.int4, "
+		"kd_weight => ($2 OPERATOR(pg_catalog.->>) 'kd_weight')::pg_catalog.float8, "
+		"epochs => ($2 OPERATOR(pg_catalog.->>) 'epochs')::pg_catalog.int4, "
+		"seed => ($2 OPERATOR(pg_catalog.->>) 'seed')::pg_catalog.int8, "
+		"lr => ($2 OPERATOR(pg_catalog.->>) 'lr')::pg_catalog.float8, "
+		"decay => ($2 OPERATOR(pg_catalog.->>) 'decay')::pg_catalog.float8, "
+		"init_std => ($2 OPERATOR(pg_catalog.->>) 'init_std')::pg_catalog.float8, "
+		"validation => ($2 OPERATOR(pg_catalog.->>) 'validation')::pg_catalog.regclass, "
+		"eval_every => ($2 OPERATOR(pg_catalog.->>) 'eval_every')::pg_catalog.int4, "
+		"patience => ($2 OPERATOR(pg_catalog.->>) 'patience')::pg_catalog.int4, "
+		"user_column => $4, item_column => $5, "
+		"candidates => ($2 OPERATOR(pg_catalog.->>) 'candidates')::pg_catalog.int4, "
+		"mu => ($2 OPERATOR(pg_catalog.->>) 'mu')::pg_catalog.float8, "
+		"score_column => $2 OPERATOR(pg_catalog.->>) 'score_column', "
+		"kd_decay => COALESCE(($2 OPERATOR(pg_catalog.->>) 'kd_decay')::pg_catalog.float8, 0), "
+		"group_weight_exponent => COALESCE(($2 OPERATOR(pg_catalog.->>) 'group_weight_exponent')::pg_catalog.float8, 0), "
+		"seen => $3::pg_catalog.regclass, time_limit => $6) AS r";
+}
+
+/*
+ * unkd.retrain(name, time_limit): a new version of a model from its stored
+ * parameters on the current contents of its tables. The run reads them as
+ * the model's owner in a security-restricted operation, so a superuser or a
+ * member retraining someone's model never runs that role's code with its
+ * own rights.
+ */
+Datum
+unkd_retrain(PG_FUNCTION_ARGS)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	Oid			types[6] = {TEXTOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, INTERVALOID};
+	Datum		values[6];
+	char		nulls[7] = "      ";
+	UnkdModelMeta meta;
+	UnkdUserSwitch sw;
+	char	   *name;
+	bool		isnull;
+	Datum		row;
+	int			rc;
+
+	CheckNotNull(fcinfo, 0, "name");
+	name = ArgText(fcinfo, 0);
+	UnkdCheckCanWriteRegistry("unkd.retrain()");
+	(void) TimeLimitArg(fcinfo, 1);
+	UnkdModelMetaLookup(name, &meta);
+	if (!meta.exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name),
+				 errhint("See SELECT name FROM unkd.models for the trained models.")));
+	UnkdCheckCanManage(name, meta.owner);
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(meta.params));
+	values[2] = CStringGetTextDatum(meta.seen);
+	values[3] = CStringGetTextDatum(meta.user_column);
+	values[4] = CStringGetTextDatum(meta.item_column);
+	values[5] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	if (PG_ARGISNULL(1))
+		nulls[5] = 'n';
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	UnkdBecomeModelOwner(meta.owner, &sw);
+	rc = SPI_execute_with_args(RetrainSql(strcmp(meta.kind, "teacher") == 0), 6, types,
+							   values, nulls, false, 1);
+	UnkdRestoreUser(&sw);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "retraining model \"%s\" failed: %s", name, SPI_result_code_string(rc));
+	row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	MemoryContextSwitchTo(outer);
+	row = SPI_datumTransfer(row, false, -1);
+	SPI_finish();
+	PG_RETURN_DATUM(row);
 }

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/array.h"
 
 #if PG_VERSION_NUM < 150000
 #error "unkd requires PostgreSQL 15 or later"
@@ -23,6 +24,7 @@
 #define UNKD_MAX_DIM		1024
 #define UNKD_MAX_K			100000
 #define UNKD_FETCH_BATCH	10000
+#define UNKD_MAX_NAME_BYTES	63	/* NAMEDATALEN - 1, as for any SQL name */
 
 /*
  * Mix the bits of a 64-bit value (the splitmix64 finalizer); PostgreSQL 15
@@ -136,7 +138,47 @@ extern int	UnkdRankByPopularity(const int32 *order, const int64 *item_pop, int32
 								 const int32 *excluded, int64 n_excluded, int k,
 								 int32 *items, float *scores);
 
+/* unkd.c: settings */
+extern bool unkd_drop_models;
+
+/* security.c: model ownership and grants, and whose rights a read runs with */
+typedef struct UnkdUserSwitch
+{
+	Oid			saved_user;
+	int			saved_context;
+	int			guc_nest_level; /* -1: no settings nest level opened */
+} UnkdUserSwitch;
+
+extern void UnkdBecomeRegistryOwner(UnkdUserSwitch *sw);
+extern void UnkdBecomeModelOwner(Oid owner, UnkdUserSwitch *sw);
+extern void UnkdRestoreUser(UnkdUserSwitch *sw);
+extern bool UnkdCanManage(Oid owner);
+extern bool UnkdCanRead(Oid owner, const Oid *readers, int n_readers);
+extern int	UnkdRoleArray(ArrayType *array, Oid **roles);
+extern void UnkdCheckCanManage(const char *name, Oid owner);
+extern void UnkdCheckCanRead(const char *name, Oid owner, const Oid *readers, int n_readers);
+extern void UnkdCheckCanWriteRegistry(const char *command);
+extern void UnkdCheckModelName(const char *name);
+extern void UnkdCheckStorableRelation(Oid relid, const char *role);
+
 /* model_store.c: the model registry and its embeddings */
+
+/* What the registry says about a name, without loading the model */
+typedef struct UnkdModelMeta
+{
+	bool		exists;
+	int64		version_id;
+	Oid			owner;
+	Oid		   *readers;
+	int			n_readers;
+	char	   *kind;
+	char	   *method;
+	char	   *seen;			/* quoted qualified name of the seen relation */
+	char	   *user_column;
+	char	   *item_column;
+	char	   *params;			/* jsonb text */
+} UnkdModelMeta;
+
 
 /*
  * A trained model in memory. Rows of user_emb and item_emb follow the
@@ -160,12 +202,14 @@ typedef struct UnkdModel
 	int			n_strata;
 	int64	   *strata;
 	char	   *interactions;	/* quoted qualified name of the training table */
+	char	   *seen;			/* quoted qualified name of the seen relation */
+	Oid			owner;			/* InvalidOid when saving: the current owner or the caller */
 	char	   *user_column;
 	char	   *item_column;
 } UnkdModel;
 
 extern UnkdModel *UnkdLoadModel(const char *name, bool with_users);
-extern int64 UnkdModelVersion(const char *name);
+extern void UnkdModelMetaLookup(const char *name, UnkdModelMeta *meta);
 extern Datum UnkdSaveModel(const UnkdModel *model, const char *params_json,
 						   const char *metrics_json, double train_seconds);
 extern char *UnkdDeployedModelName(void);

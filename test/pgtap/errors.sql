@@ -2,9 +2,9 @@
 BEGIN;
 SELECT plan(14);
 
-CREATE TEMP TABLE t_ok (user_id int, item_id int, label text, score real);
+CREATE TABLE t_ok (user_id int, item_id int, label text, score real);
 INSERT INTO t_ok VALUES (1, 1, 'a', 0.5), (1, 2, 'b', 0.5), (2, 1, 'c', 0.5);
-CREATE TEMP TABLE t_empty (user_id bigint, item_id bigint);
+CREATE TABLE t_empty (user_id bigint, item_id bigint);
 
 SELECT throws_ok($$SELECT unkd.popularity_strata(item_id, 0) FROM t_ok$$, '22023', NULL, 'n_groups 0');
 SELECT throws_ok($$SELECT unkd.popularity_strata(item_id, NULL) FROM t_ok$$, '22004', NULL, 'n_groups NULL');
@@ -20,7 +20,7 @@ SELECT throws_ok($$SELECT * FROM unkd.synthetic_interactions(10, 10, 20)$$, '220
 SELECT throws_ok($$SELECT * FROM unkd.synthetic_interactions(100000, 10000, 10000)$$, '54000', NULL, 'too many rows');
 
 SET LOCAL maintenance_work_mem = '1MB';
-CREATE TEMP TABLE t_big AS SELECT g AS user_id, g AS item_id FROM generate_series(1, 100000) g;
+CREATE TABLE t_big AS SELECT g AS user_id, g AS item_id FROM generate_series(1, 100000) g;
 SELECT throws_ok($$SELECT * FROM unkd.popularity_groups('t_big')$$, '54000', NULL, 'memory budget exceeded');
 RESET maintenance_work_mem;
 SELECT lives_ok($$SELECT * FROM unkd.popularity_groups('t_big')$$, 'fits the default budget');

@@ -26,7 +26,7 @@ SELECT isnt(obj_description('unkd.recommend(bigint, integer, text)'::regprocedur
 SELECT isnt(obj_description('unkd.evaluate(text, regclass, integer, integer, text, text)'::regprocedure, 'pg_proc'), NULL, 'evaluate has a comment');
 
 -- a one-item model to call
-CREATE TEMP TABLE tap_events (user_id int, item_id int);
+CREATE TABLE tap_events (user_id int, item_id int);
 INSERT INTO tap_events VALUES (1, 1);
 INSERT INTO unkd.models (name, kind, method, dim, n_users, n_items, n_interactions, strata,
 						 interactions, user_column, item_column)

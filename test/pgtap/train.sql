@@ -2,9 +2,9 @@
 BEGIN;
 SELECT plan(22);
 
-CREATE TEMP TABLE t_tr AS SELECT * FROM unkd.synthetic_interactions(60, 40, 8, 1.0, 2);
-CREATE TEMP TABLE t_empty (user_id int, item_id int);
-CREATE TEMP TABLE t_nan AS SELECT user_id, item_id, 0.5::float8 AS score FROM t_tr;
+CREATE TABLE t_tr AS SELECT * FROM unkd.synthetic_interactions(60, 40, 8, 1.0, 2);
+CREATE TABLE t_empty (user_id int, item_id int);
+CREATE TABLE t_nan AS SELECT user_id, item_id, 0.5::float8 AS score FROM t_tr;
 INSERT INTO t_nan VALUES (1, 1, 'NaN');
 CREATE TEMP TABLE t_scores AS SELECT user_id, item_id, (item_id % 7)::real AS score FROM t_tr;
 
