@@ -391,6 +391,7 @@ CheckSeenRelation(const char *seen, const char *user_column, const char *item_co
 	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(seen)),
 										 AccessShareLock, false);
 
+	UnkdCheckStorableRelation(relid, "seen");
 	UnkdCheckIdColumn(relid, user_column);
 	UnkdCheckIdColumn(relid, item_column);
 	return relid;

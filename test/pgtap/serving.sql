@@ -30,7 +30,7 @@ CREATE TABLE tap_events (user_id int, item_id int);
 INSERT INTO tap_events VALUES (1, 1);
 INSERT INTO unkd.models (name, kind, method, dim, n_users, n_items, n_interactions, strata,
 						 interactions, user_column, item_column)
-VALUES ('tap_m', 'teacher', 'bpr', 2, 1, 2, 1, '{1}', 'pg_temp.tap_events', 'user_id', 'item_id');
+VALUES ('tap_m', 'teacher', 'bpr', 2, 1, 2, 1, '{1}', 'public.tap_events', 'user_id', 'item_id');
 INSERT INTO unkd.item_embeddings VALUES ('tap_m', 1, 1, '{1,0}'), ('tap_m', 2, 0, '{0,1}');
 INSERT INTO unkd.user_embeddings VALUES ('tap_m', 1, '{1,1}');
 UPDATE unkd.models SET deployed = false WHERE deployed;
