@@ -26,6 +26,15 @@
 /* stamp of an item every user has a score for (a teacher model's items) */
 #define SCORED_FOR_ALL (-1)
 
+/*
+ * Redraws of a tied rank pair: interrupts are checked every
+ * RANK_REDRAW_CHECK of them, and RANK_REDRAW_LIMIT is never reached for a
+ * mu in range (a tie has probability at most 0.79 there, so even 1000
+ * redraws in a row have probability below 1e-100).
+ */
+#define RANK_REDRAW_CHECK	1024
+#define RANK_REDRAW_LIMIT	(1024 * 1024)
+
 /* A teacher score of one (user, item), collected from a score table */
 typedef struct ScoreRow
 {
@@ -460,10 +469,26 @@ UnkdBuildCandidates(const UnkdInteractions *data, const int *item_group,
 	return cand;
 }
 
+/*
+ * Ensure mu is in the range where the rank sampler is fast and exact
+ */
+void
+UnkdCheckMu(double mu)
+{
+	if (!(mu >= UNKD_MU_MIN && mu <= UNKD_MU_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mu must be between %g and %.0f, not %.15g",
+						UNKD_MU_MIN, UNKD_MU_MAX, mu),
+				 errdetail("Below %g nearly every draw is rank 0, so distinct rank pairs take very many redraws; above %.0f the rank distribution cannot be computed precisely.",
+						   UNKD_MU_MIN, UNKD_MU_MAX)));
+}
+
 /* Precompute the constants of P(r) ~ exp(-(r+1)/mu) */
 void
 UnkdRankSamplerInit(UnkdRankSampler *sampler, double mu)
 {
+	UnkdCheckMu(mu);
 	sampler->log_q = -1.0 / mu;
 	sampler->q = exp(sampler->log_q);
 }
@@ -491,11 +516,18 @@ UnkdSampleRankPair(const UnkdRankSampler *sampler, int32 n, pg_prng_state *rng,
 	int32		a,
 				b;
 
-	do
+	for (int redraws = 1;; redraws++)
 	{
 		a = DrawRank(sampler, n, rng);
 		b = DrawRank(sampler, n, rng);
-	} while (a == b);
+		if (a != b)
+			break;
+		if (redraws % RANK_REDRAW_CHECK == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (redraws >= RANK_REDRAW_LIMIT)
+			elog(ERROR, "rank sampler drew no distinct pair of %d ranks in %d tries (mu %g)",
+				 n, redraws, -1.0 / sampler->log_q);
+	}
 	*better = Min(a, b);
 	*worse = Max(a, b);
 }
@@ -662,10 +694,7 @@ unkd_sample_ranks(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("n must be between 0 and 100000000")));
-	if (!(mu > 0) || !isfinite(mu))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("mu must be a positive finite number")));
+	UnkdCheckMu(mu);
 
 	InitMaterializedSRF(fcinfo, 0);
 	UnkdRankSamplerInit(&sampler, mu);

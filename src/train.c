@@ -233,7 +233,7 @@ CheckDistillOptions(const TrainOptions *opt)
 	CheckIntRange("samples", opt->samples, 1, MAX_SAMPLES);
 	CheckPositive("kd_weight", opt->kd_weight, false);
 	CheckIntRange("candidates", opt->candidates, 2, MAX_CANDIDATES);
-	CheckPositive("mu", opt->mu, true);
+	UnkdCheckMu(opt->mu);
 	CheckPositive("kd_decay", opt->kd_decay, false);
 	CheckGroupWeightExponent(opt->group_weight_exponent);
 	if (opt->kd_weight == 0)
