@@ -63,7 +63,7 @@ CheckEvaluateArgs(FunctionCallInfo fcinfo)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be null", names[i])));
+					 errmsg("%s must not be NULL", names[i])));
 	k = PG_GETARG_INT32(2);
 	if (k <= 0 || k > UNKD_MAX_K)
 		ereport(ERROR,

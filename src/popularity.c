@@ -395,15 +395,22 @@ popularity_strata_finalfn(PG_FUNCTION_ARGS)
 Datum
 unkd_popularity_groups(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	int32		n_groups = PG_GETARG_INT32(1);
-	char	   *item_column = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	char	   *user_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	static const char *const names[] = {"interactions", "n_groups", "item_column",
+	"user_column"};
+	Oid			relid;
+	int32		n_groups;
+	char	   *item_column;
+	char	   *user_column;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	UnkdInteractions *data;
 	int64	   *bounds;
 	int			groups;
 
+	UnkdCheckArgsNotNull(fcinfo, names, lengthof(names));
+	relid = PG_GETARG_OID(0);
+	n_groups = PG_GETARG_INT32(1);
+	item_column = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	user_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	UnkdCheckGroups(n_groups);
 	data = UnkdReadInteractions(relid, user_column, item_column);
 	bounds = palloc(sizeof(int64) * n_groups);

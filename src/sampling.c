@@ -678,13 +678,20 @@ UnkdSampleUserPairs(const UnkdCandidates *cand, int32 user, int samples,
 Datum
 unkd_sample_ranks(PG_FUNCTION_ARGS)
 {
-	int32		n_candidates = PG_GETARG_INT32(0);
-	int32		n = PG_GETARG_INT32(1);
-	double		mu = PG_GETARG_FLOAT8(2);
-	int64		seed = PG_GETARG_INT64(3);
+	static const char *const names[] = {"n_candidates", "n", "mu", "seed"};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int32		n_candidates;
+	int32		n;
+	double		mu;
+	int64		seed;
 	UnkdRankSampler sampler;
 	pg_prng_state rng;
+
+	UnkdCheckArgsNotNull(fcinfo, names, lengthof(names));
+	n_candidates = PG_GETARG_INT32(0);
+	n = PG_GETARG_INT32(1);
+	mu = PG_GETARG_FLOAT8(2);
+	seed = PG_GETARG_INT64(3);
 
 	if (n_candidates < 2 || n_candidates > 1000000)
 		ereport(ERROR,

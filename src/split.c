@@ -55,17 +55,25 @@ TestCount(int64 n, double fraction)
 Datum
 unkd_split(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	double		fraction = PG_GETARG_FLOAT8(1);
-	int64		seed = PG_GETARG_INT64(2);
-	char	   *user_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	char	   *item_column = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	static const char *const names[] = {"interactions", "test_fraction", "seed",
+	"user_column", "item_column"};
+	Oid			relid;
+	double		fraction;
+	int64		seed;
+	char	   *user_column;
+	char	   *item_column;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	UnkdInteractions *data;
 	int64		max_row = 0;
 	int32	   *order;
 	bool	   *is_test;
 
+	UnkdCheckArgsNotNull(fcinfo, names, lengthof(names));
+	relid = PG_GETARG_OID(0);
+	fraction = PG_GETARG_FLOAT8(1);
+	seed = PG_GETARG_INT64(2);
+	user_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	item_column = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	CheckTestFraction(fraction);
 	data = UnkdReadInteractions(relid, user_column, item_column);
 	for (int32 u = 0; u < data->n_users; u++)

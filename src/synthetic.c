@@ -118,11 +118,12 @@ DrawWeighted(const WeightedItems *set, pg_prng_state *rng)
 Datum
 unkd_synthetic_interactions(PG_FUNCTION_ARGS)
 {
-	int32		n_users = PG_GETARG_INT32(0);
-	int32		n_items = PG_GETARG_INT32(1);
-	int32		per_user = PG_GETARG_INT32(2);
-	double		skew = PG_GETARG_FLOAT8(3);
-	int64		seed = PG_GETARG_INT64(4);
+	static const char *const names[] = {"n_users", "n_items", "per_user", "skew", "seed"};
+	int32		n_users;
+	int32		n_items;
+	int32		per_user;
+	double		skew;
+	int64		seed;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	pg_prng_state rng;
 	int			n_topics;
@@ -134,6 +135,12 @@ unkd_synthetic_interactions(PG_FUNCTION_ARGS)
 	WeightedItems all;
 	WeightedItems *topics;
 
+	UnkdCheckArgsNotNull(fcinfo, names, lengthof(names));
+	n_users = PG_GETARG_INT32(0);
+	n_items = PG_GETARG_INT32(1);
+	per_user = PG_GETARG_INT32(2);
+	skew = PG_GETARG_FLOAT8(3);
+	seed = PG_GETARG_INT64(4);
 	CheckSyntheticArgs(n_users, n_items, per_user, skew);
 	UnkdCheckMemoryBudget((double) n_items * 40.0, "generating synthetic data");
 	InitMaterializedSRF(fcinfo, 0);

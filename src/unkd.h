@@ -59,6 +59,10 @@ UnkdCompareInt64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* unkd.c: argument checks shared by the SQL entry points */
+extern void UnkdCheckArgsNotNull(FunctionCallInfo fcinfo, const char *const *names,
+								 int n_args);
+
 /* Opaque 64-bit id -> dense index hash map (input.c) */
 typedef struct UnkdIdMap UnkdIdMap;
 
