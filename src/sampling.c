@@ -222,6 +222,10 @@ ScoreUserBlock(const float *users_t, const float *items, int32 n_items,
 		const float *item = items + (int64) k * dim;
 		float		acc[SCORE_BLOCK] = {0};
 
+		/* a block is 32 * n_items * dim multiply-adds: seconds for big models */
+		if ((k & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+
 		for (int32 d = 0; d < dim; d++)
 		{
 			const float *row = users_t + (int64) d * SCORE_BLOCK;
@@ -259,8 +263,11 @@ CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 	item_emb = UnkdAllocHuge((Size) data->n_items * dim, sizeof(float));
 	for (int32 i = 0; i < data->n_items; i++)
 	{
-		int32		t = FindId(teacher->item_ids, teacher->n_items, data->item_ids[i]);
+		int32		t;
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		t = FindId(teacher->item_ids, teacher->n_items, data->item_ids[i]);
 		if (t < 0)
 			continue;
 		memcpy(item_emb + (int64) n_known * dim,
@@ -301,6 +308,7 @@ CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 		{
 			const float *row = scores + (int64) k * n_known;
 
+			CHECK_FOR_INTERRUPTS();
 			for (int32 i = 0; i < n_known; i++)
 				if (!isfinite(row[i]))
 					ReportBadScore(psprintf("teacher model \"%s\"", name), row[i]);
@@ -368,6 +376,16 @@ CompareScoreRows(const void *a, const void *b)
 	return 0;
 }
 
+/* An interruptible sort of score rows (many millions in a full score table) */
+#define ST_SORT SortScoreRows
+#define ST_ELEMENT_TYPE ScoreRow
+#define ST_COMPARE(a, b) CompareScoreRows(a, b)
+#define ST_SCOPE static
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 /* Candidates from a (possibly sparse) table of teacher scores */
 static void
 CandidatesFromTable(CandidateBuilder *b, UnkdCandidates *cand,
@@ -400,7 +418,7 @@ CandidatesFromTable(CandidateBuilder *b, UnkdCandidates *cand,
 						scan.relname)));
 
 	/* duplicates of one (user, item) keep their highest score */
-	qsort(scan.rows, scan.n_rows, sizeof(ScoreRow), CompareScoreRows);
+	SortScoreRows(scan.rows, scan.n_rows);
 	items = UnkdAllocHuge(data->n_items, sizeof(int32));
 	scores = UnkdAllocHuge(data->n_items, sizeof(float));
 	while (r < scan.n_rows)
@@ -430,8 +448,12 @@ static void
 CheckSomethingToDistil(const UnkdCandidates *cand, const UnkdTeacherSource *source)
 {
 	for (int64 k = 0; k < (int64) cand->n_users * cand->n_groups; k++)
+	{
+		if ((k & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (cand->len[k] >= 2)
 			return;
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("the teacher gives no distillation pairs for these interactions"),

@@ -103,6 +103,9 @@ unkd_split(PG_FUNCTION_ARGS)
 			int64		pick = (int64) pg_prng_uint64_range(&rng, j, n - 1);
 			int32		t = order[j];
 
+			/* one user may have millions of rows */
+			if ((j & 4095) == 4095)
+				CHECK_FOR_INTERRUPTS();
 			order[j] = order[pick];
 			order[pick] = t;
 			is_test[order[j]] = true;
@@ -112,6 +115,8 @@ unkd_split(PG_FUNCTION_ARGS)
 			Datum		values[3];
 			bool		nulls[3] = {false, false, false};
 
+			if ((j & 4095) == 4095)
+				CHECK_FOR_INTERRUPTS();
 			values[0] = Int64GetDatum(data->user_ids[u]);
 			values[1] = Int64GetDatum(data->item_ids[data->user_items[start + j]]);
 			values[2] = BoolGetDatum(is_test[j]);
