@@ -7,6 +7,13 @@
 -- Argument checks: NULL arguments raise 22004 instead of returning no rows
 ------------------------------------------------------------------------------
 
+-- The data helpers and the sampler were STRICT, so a NULL argument silently
+-- gave no rows; they now check every argument in C like the other functions.
+ALTER FUNCTION unkd.popularity_groups(regclass, integer, text, text) CALLED ON NULL INPUT;
+ALTER FUNCTION unkd.synthetic_interactions(integer, integer, integer, double precision, bigint) CALLED ON NULL INPUT;
+ALTER FUNCTION unkd.split(regclass, double precision, bigint, text, text) CALLED ON NULL INPUT;
+ALTER FUNCTION unkd.sample_ranks(integer, integer, double precision, bigint) CALLED ON NULL INPUT;
+
 ------------------------------------------------------------------------------
 -- Security model (docs/security.md)
 --

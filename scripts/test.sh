@@ -11,11 +11,14 @@ failed=0
 # pg_regress: one test per sql/*.sql file
 set +e
 make -s installcheck PG_CONFIG="$PG_BIN/pg_config" > regression.out.log 2>&1
+regress_rc=$?
 set -e
 cat regression.out.log
 p=$(grep -cE '^(test| )? *[a-z0-9_]+ +\.\.\. ok' regression.out.log || true)
 f=$(grep -cE '\.\.\. FAILED' regression.out.log || true)
 if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "pg_regress did not run"; fi
+# pg_regress stops at a missing expected file without printing FAILED
+if [ $regress_rc != 0 ] && [ "$f" = 0 ]; then f=1; echo "pg_regress failed outside a test"; fi
 [ -f regression.diffs ] && head -200 regression.diffs
 passed=$((passed + p)); failed=$((failed + f))
 

@@ -63,7 +63,7 @@ CheckEvaluateArgs(FunctionCallInfo fcinfo)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be null", names[i])));
+					 errmsg("%s must not be NULL", names[i])));
 	k = PG_GETARG_INT32(2);
 	if (k <= 0 || k > UNKD_MAX_K)
 		ereport(ERROR,
@@ -81,7 +81,11 @@ MapItems(const UnkdInteractions *data, const UnkdIdMap *item_map)
 	int32	   *map = palloc(sizeof(int32) * Max(data->n_items, 1));
 
 	for (int32 i = 0; i < data->n_items; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		map[i] = UnkdIdMapLookup(item_map, data->item_ids[i]);
+	}
 	return map;
 }
 
@@ -153,7 +157,12 @@ LoadEvalData(EvalData *ev, const char *name, Oid test_relid, const char *user_co
 	ev->n_strata = UnkdComputeStrata(model->item_pop, model->n_items, n_groups, ev->bounds);
 	ev->item_group = palloc(sizeof(int32) * Max(model->n_items, 1));
 	for (int32 i = 0; i < model->n_items; i++)
+	{
+		/* up to n_groups comparisons per item */
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		ev->item_group[i] = UnkdGroupOf(model->item_pop[i], ev->bounds, ev->n_strata);
+	}
 
 	item_map = UnkdBuildIdMap(model->item_ids, model->n_items);
 	ev->train_to_model = MapItems(ev->train, item_map);

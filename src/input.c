@@ -266,6 +266,36 @@ CompareRawPairs(const void *a, const void *b)
 }
 
 /*
+ * Sorts that check for interrupts as they go (qsort cannot be cancelled,
+ * and sorting 10^8 pairs takes many seconds). Equal elements are identical,
+ * so the result is the same as qsort's.
+ */
+#define ST_SORT SortRawPairs
+#define ST_ELEMENT_TYPE UnkdRawPair
+#define ST_COMPARE(a, b) CompareRawPairs(a, b)
+#define ST_SCOPE static
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+#define ST_SORT UnkdSortInt32
+#define ST_ELEMENT_TYPE int32
+#define ST_COMPARE(a, b) UnkdCompareInt32(a, b)
+#define ST_SCOPE extern
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+#define ST_SORT UnkdSortInt64
+#define ST_ELEMENT_TYPE int64
+#define ST_COMPARE(a, b) UnkdCompareInt64(a, b)
+#define ST_SCOPE extern
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/*
  * Build a hash map from ids to their positions in the array
  */
 UnkdIdMap *
@@ -312,8 +342,12 @@ BuildDenseInteractions(UnkdInteractions *data, UnkdRawPair *pairs, int64 n)
 						  "reading interactions");
 	items = UnkdAllocHuge(n, sizeof(int64));
 	for (int64 p = 0; p < n; p++)
+	{
+		if ((p & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		items[p] = pairs[p].item_id;
-	qsort(items, n, sizeof(int64), UnkdCompareInt64);
+	}
+	UnkdSortInt64(items, n);
 	n_items = qunique(items, n, sizeof(int64), UnkdCompareInt64);
 	if (n_items > PG_INT32_MAX)
 		ereport(ERROR,
@@ -327,8 +361,12 @@ BuildDenseInteractions(UnkdInteractions *data, UnkdRawPair *pairs, int64 n)
 	/* users: count first, then fill */
 	data->n_users = 0;
 	for (int64 p = 0; p < n; p++)
+	{
+		if ((p & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (p == 0 || pairs[p].user_id != pairs[p - 1].user_id)
 			data->n_users++;
+	}
 	data->user_ids = UnkdAllocHuge(data->n_users, sizeof(int64));
 	data->user_start = UnkdAllocHuge((Size) data->n_users + 1, sizeof(int64));
 	data->user_items = UnkdAllocHuge(n, sizeof(int32));
@@ -390,7 +428,7 @@ UnkdReadInteractions(Oid relid, const char *user_column, const char *item_column
 				 errdetail("Every row needs a non-NULL \"%s\" and \"%s\".",
 						   user_column, item_column)));
 
-	qsort(buf.pairs, buf.count, sizeof(UnkdRawPair), CompareRawPairs);
+	SortRawPairs(buf.pairs, buf.count);
 	n = qunique(buf.pairs, buf.count, sizeof(UnkdRawPair), CompareRawPairs);
 	if (n > PG_INT32_MAX)
 		ereport(ERROR,

@@ -85,6 +85,16 @@ CompareInt64Desc(const void *a, const void *b)
 	return x > y ? -1 : (x < y ? 1 : 0);
 }
 
+/* The same order as an interruptible sort (catalogues of millions of items) */
+#define ST_SORT SortInt64Desc
+#define ST_ELEMENT_TYPE int64
+#define ST_COMPARE(a, b) CompareInt64Desc(a, b)
+#define ST_SCOPE static
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 /*
  * Collapse popularity counts into distinct levels, most popular first
  */
@@ -95,9 +105,11 @@ BuildLevels(const int64 *popularity, int32 n_items, PopularityLevel *levels)
 	int			n_levels = 0;
 
 	memcpy(sorted, popularity, sizeof(int64) * n_items);
-	qsort(sorted, n_items, sizeof(int64), CompareInt64Desc);
+	SortInt64Desc(sorted, n_items);
 	for (int32 i = 0; i < n_items; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (n_levels > 0 && levels[n_levels - 1].popularity == sorted[i])
 			levels[n_levels - 1].n_items++;
 		else
@@ -142,8 +154,12 @@ UnkdComputeStrata(const int64 *popularity, int32 n_items, int n_groups,
 
 	UnkdCheckGroups(n_groups);
 	for (int32 i = 0; i < n_items; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (popularity[i] > 0)
 			positive[n_positive++] = popularity[i];
+	}
 	if (n_positive == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -288,7 +304,10 @@ popularity_strata_combinefn(PG_FUNCTION_ARGS)
 		StrataStateSetGroups(a, b->n_groups);
 	itemcount_start_iterate(b->counts, &it);
 	while ((entry = itemcount_iterate(b->counts, &it)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
 		StrataStateAdd(a, entry->item_id, entry->count);
+	}
 	PG_RETURN_POINTER(a);
 }
 
@@ -310,6 +329,7 @@ popularity_strata_serialfn(PG_FUNCTION_ARGS)
 	itemcount_start_iterate(state->counts, &it);
 	while ((entry = itemcount_iterate(state->counts, &it)) != NULL)
 	{
+		CHECK_FOR_INTERRUPTS();
 		pq_sendint64(&buf, entry->item_id);
 		pq_sendint64(&buf, entry->count);
 	}
@@ -344,6 +364,7 @@ popularity_strata_deserialfn(PG_FUNCTION_ARGS)
 		int64		item_id = pq_getmsgint64(&buf);
 		int64		count = pq_getmsgint64(&buf);
 
+		CHECK_FOR_INTERRUPTS();
 		StrataStateAdd(state, item_id, count);
 	}
 	pq_getmsgend(&buf);
@@ -383,7 +404,10 @@ popularity_strata_finalfn(PG_FUNCTION_ARGS)
 	counts = UnkdAllocHuge(state->counts->members, sizeof(int64));
 	itemcount_start_iterate(state->counts, &it);
 	while ((entry = itemcount_iterate(state->counts, &it)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
 		counts[n++] = entry->count;
+	}
 	bounds = palloc(sizeof(int64) * state->n_groups);
 	groups = UnkdComputeStrata(counts, n, state->n_groups, bounds);
 	PG_RETURN_ARRAYTYPE_P(Int64Array(bounds, groups));
@@ -395,15 +419,22 @@ popularity_strata_finalfn(PG_FUNCTION_ARGS)
 Datum
 unkd_popularity_groups(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	int32		n_groups = PG_GETARG_INT32(1);
-	char	   *item_column = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	char	   *user_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	static const char *const names[] = {"interactions", "n_groups", "item_column",
+	"user_column"};
+	Oid			relid;
+	int32		n_groups;
+	char	   *item_column;
+	char	   *user_column;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	UnkdInteractions *data;
 	int64	   *bounds;
 	int			groups;
 
+	UnkdCheckArgsNotNull(fcinfo, names, lengthof(names));
+	relid = PG_GETARG_OID(0);
+	n_groups = PG_GETARG_INT32(1);
+	item_column = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	user_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	UnkdCheckGroups(n_groups);
 	data = UnkdReadInteractions(relid, user_column, item_column);
 	bounds = palloc(sizeof(int64) * n_groups);
@@ -415,6 +446,9 @@ unkd_popularity_groups(PG_FUNCTION_ARGS)
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
 
+		/* finding the group scans up to n_groups bounds per item */
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		values[0] = Int64GetDatum(data->item_ids[i]);
 		values[1] = Int64GetDatum(data->item_pop[i]);
 		values[2] = Int32GetDatum(UnkdGroupOf(data->item_pop[i], bounds, groups));

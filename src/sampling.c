@@ -26,6 +26,15 @@
 /* stamp of an item every user has a score for (a teacher model's items) */
 #define SCORED_FOR_ALL (-1)
 
+/*
+ * Redraws of a tied rank pair: interrupts are checked every
+ * RANK_REDRAW_CHECK of them, and RANK_REDRAW_LIMIT is never reached for a
+ * mu in range (a tie has probability at most 0.79 there, so even 1000
+ * redraws in a row have probability below 1e-100).
+ */
+#define RANK_REDRAW_CHECK	1024
+#define RANK_REDRAW_LIMIT	(1024 * 1024)
+
 /* A teacher score of one (user, item), collected from a score table */
 typedef struct ScoreRow
 {
@@ -213,6 +222,10 @@ ScoreUserBlock(const float *users_t, const float *items, int32 n_items,
 		const float *item = items + (int64) k * dim;
 		float		acc[SCORE_BLOCK] = {0};
 
+		/* a block is 32 * n_items * dim multiply-adds: seconds for big models */
+		if ((k & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+
 		for (int32 d = 0; d < dim; d++)
 		{
 			const float *row = users_t + (int64) d * SCORE_BLOCK;
@@ -250,8 +263,11 @@ CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 	item_emb = UnkdAllocHuge((Size) data->n_items * dim, sizeof(float));
 	for (int32 i = 0; i < data->n_items; i++)
 	{
-		int32		t = FindId(teacher->item_ids, teacher->n_items, data->item_ids[i]);
+		int32		t;
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		t = FindId(teacher->item_ids, teacher->n_items, data->item_ids[i]);
 		if (t < 0)
 			continue;
 		memcpy(item_emb + (int64) n_known * dim,
@@ -292,6 +308,7 @@ CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 		{
 			const float *row = scores + (int64) k * n_known;
 
+			CHECK_FOR_INTERRUPTS();
 			for (int32 i = 0; i < n_known; i++)
 				if (!isfinite(row[i]))
 					ReportBadScore(psprintf("teacher model \"%s\"", name), row[i]);
@@ -359,6 +376,16 @@ CompareScoreRows(const void *a, const void *b)
 	return 0;
 }
 
+/* An interruptible sort of score rows (many millions in a full score table) */
+#define ST_SORT SortScoreRows
+#define ST_ELEMENT_TYPE ScoreRow
+#define ST_COMPARE(a, b) CompareScoreRows(a, b)
+#define ST_SCOPE static
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 /* Candidates from a (possibly sparse) table of teacher scores */
 static void
 CandidatesFromTable(CandidateBuilder *b, UnkdCandidates *cand,
@@ -391,7 +418,7 @@ CandidatesFromTable(CandidateBuilder *b, UnkdCandidates *cand,
 						scan.relname)));
 
 	/* duplicates of one (user, item) keep their highest score */
-	qsort(scan.rows, scan.n_rows, sizeof(ScoreRow), CompareScoreRows);
+	SortScoreRows(scan.rows, scan.n_rows);
 	items = UnkdAllocHuge(data->n_items, sizeof(int32));
 	scores = UnkdAllocHuge(data->n_items, sizeof(float));
 	while (r < scan.n_rows)
@@ -421,8 +448,12 @@ static void
 CheckSomethingToDistil(const UnkdCandidates *cand, const UnkdTeacherSource *source)
 {
 	for (int64 k = 0; k < (int64) cand->n_users * cand->n_groups; k++)
+	{
+		if ((k & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (cand->len[k] >= 2)
 			return;
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("the teacher gives no distillation pairs for these interactions"),
@@ -460,10 +491,26 @@ UnkdBuildCandidates(const UnkdInteractions *data, const int *item_group,
 	return cand;
 }
 
+/*
+ * Ensure mu is in the range where the rank sampler is fast and exact
+ */
+void
+UnkdCheckMu(double mu)
+{
+	if (!(mu >= UNKD_MU_MIN && mu <= UNKD_MU_MAX))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mu must be between %g and %.0f, not %.15g",
+						UNKD_MU_MIN, UNKD_MU_MAX, mu),
+				 errdetail("Below %g nearly every draw is rank 0, so distinct rank pairs take very many redraws; above %.0f the rank distribution cannot be computed precisely.",
+						   UNKD_MU_MIN, UNKD_MU_MAX)));
+}
+
 /* Precompute the constants of P(r) ~ exp(-(r+1)/mu) */
 void
 UnkdRankSamplerInit(UnkdRankSampler *sampler, double mu)
 {
+	UnkdCheckMu(mu);
 	sampler->log_q = -1.0 / mu;
 	sampler->q = exp(sampler->log_q);
 }
@@ -491,11 +538,18 @@ UnkdSampleRankPair(const UnkdRankSampler *sampler, int32 n, pg_prng_state *rng,
 	int32		a,
 				b;
 
-	do
+	for (int redraws = 1;; redraws++)
 	{
 		a = DrawRank(sampler, n, rng);
 		b = DrawRank(sampler, n, rng);
-	} while (a == b);
+		if (a != b)
+			break;
+		if (redraws % RANK_REDRAW_CHECK == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (redraws >= RANK_REDRAW_LIMIT)
+			elog(ERROR, "rank sampler drew no distinct pair of %d ranks in %d tries (mu %g)",
+				 n, redraws, -1.0 / sampler->log_q);
+	}
 	*better = Min(a, b);
 	*worse = Max(a, b);
 }
@@ -646,13 +700,20 @@ UnkdSampleUserPairs(const UnkdCandidates *cand, int32 user, int samples,
 Datum
 unkd_sample_ranks(PG_FUNCTION_ARGS)
 {
-	int32		n_candidates = PG_GETARG_INT32(0);
-	int32		n = PG_GETARG_INT32(1);
-	double		mu = PG_GETARG_FLOAT8(2);
-	int64		seed = PG_GETARG_INT64(3);
+	static const char *const names[] = {"n_candidates", "n", "mu", "seed"};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int32		n_candidates;
+	int32		n;
+	double		mu;
+	int64		seed;
 	UnkdRankSampler sampler;
 	pg_prng_state rng;
+
+	UnkdCheckArgsNotNull(fcinfo, names, lengthof(names));
+	n_candidates = PG_GETARG_INT32(0);
+	n = PG_GETARG_INT32(1);
+	mu = PG_GETARG_FLOAT8(2);
+	seed = PG_GETARG_INT64(3);
 
 	if (n_candidates < 2 || n_candidates > 1000000)
 		ereport(ERROR,
@@ -662,10 +723,7 @@ unkd_sample_ranks(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("n must be between 0 and 100000000")));
-	if (!(mu > 0) || !isfinite(mu))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("mu must be a positive finite number")));
+	UnkdCheckMu(mu);
 
 	InitMaterializedSRF(fcinfo, 0);
 	UnkdRankSamplerInit(&sampler, mu);

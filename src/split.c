@@ -55,17 +55,25 @@ TestCount(int64 n, double fraction)
 Datum
 unkd_split(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	double		fraction = PG_GETARG_FLOAT8(1);
-	int64		seed = PG_GETARG_INT64(2);
-	char	   *user_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	char	   *item_column = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	static const char *const names[] = {"interactions", "test_fraction", "seed",
+	"user_column", "item_column"};
+	Oid			relid;
+	double		fraction;
+	int64		seed;
+	char	   *user_column;
+	char	   *item_column;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	UnkdInteractions *data;
 	int64		max_row = 0;
 	int32	   *order;
 	bool	   *is_test;
 
+	UnkdCheckArgsNotNull(fcinfo, names, lengthof(names));
+	relid = PG_GETARG_OID(0);
+	fraction = PG_GETARG_FLOAT8(1);
+	seed = PG_GETARG_INT64(2);
+	user_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	item_column = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	CheckTestFraction(fraction);
 	data = UnkdReadInteractions(relid, user_column, item_column);
 	for (int32 u = 0; u < data->n_users; u++)
@@ -95,6 +103,9 @@ unkd_split(PG_FUNCTION_ARGS)
 			int64		pick = (int64) pg_prng_uint64_range(&rng, j, n - 1);
 			int32		t = order[j];
 
+			/* one user may have millions of rows */
+			if ((j & 4095) == 4095)
+				CHECK_FOR_INTERRUPTS();
 			order[j] = order[pick];
 			order[pick] = t;
 			is_test[order[j]] = true;
@@ -104,6 +115,8 @@ unkd_split(PG_FUNCTION_ARGS)
 			Datum		values[3];
 			bool		nulls[3] = {false, false, false};
 
+			if ((j & 4095) == 4095)
+				CHECK_FOR_INTERRUPTS();
 			values[0] = Int64GetDatum(data->user_ids[u]);
 			values[1] = Int64GetDatum(data->item_ids[data->user_items[start + j]]);
 			values[2] = BoolGetDatum(is_test[j]);

@@ -31,6 +31,9 @@ PG_FUNCTION_INFO_V1(unkd_synthetic_interactions);
 #define SYNTH_P_PRIMARY		0.6
 #define SYNTH_P_SECONDARY	0.2
 
+/* loop iterations between interrupt checks (each well under a microsecond) */
+#define SYNTH_CHECK_EVERY	4096
+
 /* Cumulative popularity weights of a set of items, for inverse-CDF draws */
 typedef struct WeightedItems
 {
@@ -76,13 +79,19 @@ BuildWeightedItems(WeightedItems *set, const int32 *rank_to_item, const int32 *t
 
 	set->n = 0;
 	for (int32 r = 0; r < n_items; r++)
+	{
+		if (r % SYNTH_CHECK_EVERY == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (topic < 0 || topic_of_rank[r] == topic)
 			set->n++;
+	}
 	set->items = palloc(sizeof(int32) * Max(set->n, 1));
 	set->cumulative = palloc(sizeof(double) * Max(set->n, 1));
 	set->n = 0;
 	for (int32 r = 0; r < n_items; r++)
 	{
+		if (r % SYNTH_CHECK_EVERY == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (topic >= 0 && topic_of_rank[r] != topic)
 			continue;
 		sum += weight_of_rank[r];
@@ -113,16 +122,37 @@ DrawWeighted(const WeightedItems *set, pg_prng_state *rng)
 }
 
 /*
+ * Emit one user's sorted items; a row of millions is written to the
+ * tuplestore (and disk) in interruptible steps
+ */
+static void
+EmitUser(ReturnSetInfo *rsinfo, int32 u, const int32 *chosen, int32 n_chosen)
+{
+	for (int32 c = 0; c < n_chosen; c++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		if (c % SYNTH_CHECK_EVERY == SYNTH_CHECK_EVERY - 1)
+			CHECK_FOR_INTERRUPTS();
+		values[0] = Int64GetDatum((int64) u + 1);
+		values[1] = Int64GetDatum((int64) chosen[c] + 1);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/*
  * unkd.synthetic_interactions(n_users, n_items, per_user, skew, seed)
  */
 Datum
 unkd_synthetic_interactions(PG_FUNCTION_ARGS)
 {
-	int32		n_users = PG_GETARG_INT32(0);
-	int32		n_items = PG_GETARG_INT32(1);
-	int32		per_user = PG_GETARG_INT32(2);
-	double		skew = PG_GETARG_FLOAT8(3);
-	int64		seed = PG_GETARG_INT64(4);
+	static const char *const names[] = {"n_users", "n_items", "per_user", "skew", "seed"};
+	int32		n_users;
+	int32		n_items;
+	int32		per_user;
+	double		skew;
+	int64		seed;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	pg_prng_state rng;
 	int			n_topics;
@@ -134,6 +164,12 @@ unkd_synthetic_interactions(PG_FUNCTION_ARGS)
 	WeightedItems all;
 	WeightedItems *topics;
 
+	UnkdCheckArgsNotNull(fcinfo, names, lengthof(names));
+	n_users = PG_GETARG_INT32(0);
+	n_items = PG_GETARG_INT32(1);
+	per_user = PG_GETARG_INT32(2);
+	skew = PG_GETARG_FLOAT8(3);
+	seed = PG_GETARG_INT64(4);
 	CheckSyntheticArgs(n_users, n_items, per_user, skew);
 	UnkdCheckMemoryBudget((double) n_items * 40.0, "generating synthetic data");
 	InitMaterializedSRF(fcinfo, 0);
@@ -154,11 +190,15 @@ unkd_synthetic_interactions(PG_FUNCTION_ARGS)
 		int32		j = (int32) pg_prng_uint64_range(&rng, 0, r);
 		int32		t = rank_to_item[r];
 
+		if (r % SYNTH_CHECK_EVERY == 0)
+			CHECK_FOR_INTERRUPTS();
 		rank_to_item[r] = rank_to_item[j];
 		rank_to_item[j] = t;
 	}
 	for (int32 r = 0; r < n_items; r++)
 	{
+		if (r % SYNTH_CHECK_EVERY == 0)
+			CHECK_FOR_INTERRUPTS();
 		weight_of_rank[r] = pow(r + 1.0, -skew);
 		topic_of_rank[r] = (int32) pg_prng_uint64_range(&rng, 0, n_topics - 1);
 		owner[r] = -1;
@@ -186,6 +226,9 @@ unkd_synthetic_interactions(PG_FUNCTION_ARGS)
 				set = &topics[primary];
 			else if (p < SYNTH_P_PRIMARY + SYNTH_P_SECONDARY && topics[secondary].n > 0)
 				set = &topics[secondary];
+			/* one row may take up to 64 * n_items draws: seconds, not one step */
+			if (attempts % SYNTH_CHECK_EVERY == SYNTH_CHECK_EVERY - 1)
+				CHECK_FOR_INTERRUPTS();
 			item = DrawWeighted(set, &rng);
 			attempts++;
 			if (owner[item] == u)
@@ -195,22 +238,18 @@ unkd_synthetic_interactions(PG_FUNCTION_ARGS)
 		}
 		/* a nearly full row: complete it with the most popular unseen items */
 		for (int32 r = 0; n_chosen < per_user && r < n_items; r++)
+		{
+			if (r % SYNTH_CHECK_EVERY == SYNTH_CHECK_EVERY - 1)
+				CHECK_FOR_INTERRUPTS();
 			if (owner[rank_to_item[r]] != u)
 			{
 				owner[rank_to_item[r]] = u;
 				chosen[n_chosen++] = rank_to_item[r];
 			}
-
-		qsort(chosen, n_chosen, sizeof(int32), UnkdCompareInt32);
-		for (int32 c = 0; c < n_chosen; c++)
-		{
-			Datum		values[2];
-			bool		nulls[2] = {false, false};
-
-			values[0] = Int64GetDatum((int64) u + 1);
-			values[1] = Int64GetDatum((int64) chosen[c] + 1);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
+
+		UnkdSortInt32(chosen, n_chosen);
+		EmitUser(rsinfo, u, chosen, n_chosen);
 	}
 	return (Datum) 0;
 }

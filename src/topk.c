@@ -11,6 +11,8 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
+
 #include "unkd.h"
 #include "sgd.h"
 
@@ -25,6 +27,10 @@ UnkdScoreItems(const float *user_vec, const float *item_emb, int32 n_items,
 	{
 		const float *v = item_emb + (Size) i * dim;
 		float		s = 0.0f;
+
+		/* millions of items at dim 1024 take seconds for one user */
+		if ((i & 0xFFFF) == 0xFFFF)
+			CHECK_FOR_INTERRUPTS();
 
 		/* relaxed FP flags let gcc vectorise this reduction */
 		for (int32 d = 0; d < dim; d++)

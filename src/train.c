@@ -178,9 +178,9 @@ CheckPositive(const char *what, double value, bool strict)
 static void
 CheckStoredRelation(Oid relid, const char *role, const TrainOptions *opt)
 {
-	UnkdCheckStorableRelation(relid, role);
 	UnkdCheckIdColumn(relid, opt->user_column);
 	UnkdCheckIdColumn(relid, opt->item_column);
+	UnkdCheckStorableRelation(relid, role);
 }
 
 /*
@@ -253,7 +253,7 @@ CheckDistillOptions(const TrainOptions *opt)
 	CheckIntRange("samples", opt->samples, 1, MAX_SAMPLES);
 	CheckPositive("kd_weight", opt->kd_weight, false);
 	CheckIntRange("candidates", opt->candidates, 2, MAX_CANDIDATES);
-	CheckPositive("mu", opt->mu, true);
+	UnkdCheckMu(opt->mu);
 	CheckPositive("kd_decay", opt->kd_decay, false);
 	CheckGroupWeightExponent(opt->group_weight_exponent);
 	if (opt->kd_weight == 0)
@@ -300,7 +300,11 @@ ComputeGroups(Trainer *t, int n_groups)
 	t->n_strata = UnkdComputeStrata(data->item_pop, data->n_items, n_groups, t->strata);
 	t->item_group = palloc(data->n_items * sizeof(int));
 	for (int32 i = 0; i < data->n_items; i++)
+	{
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		t->item_group[i] = UnkdGroupOf(data->item_pop[i], t->strata, t->n_strata);
+	}
 }
 
 /* Everything the run allocates, so it fails before work, not midway */
@@ -331,6 +335,9 @@ InitEmbeddings(float *emb, int64 n, double std, pg_prng_state *rng)
 		double		u2 = pg_prng_double(rng);
 		double		r = std * sqrt(-2.0 * log(u1));
 
+		if ((k & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+
 		emb[k] = (float) (r * cos(2.0 * M_PI * u2));
 		if (k + 1 < n)
 			emb[k + 1] = (float) (r * sin(2.0 * M_PI * u2));
@@ -354,6 +361,7 @@ LoadValidation(const TrainOptions *opt, const UnkdInteractions *data)
 		int32		u = UnkdLookupUser(data, raw->user_ids[v]);
 		int64		first = n;
 
+		CHECK_FOR_INTERRUPTS();
 		if (u < 0)
 			continue;
 		for (int64 e = raw->user_start[v]; e < raw->user_start[v + 1]; e++)
@@ -406,8 +414,11 @@ InitTrainer(Trainer *t, const TrainOptions *opt, const UnkdInteractions *data)
 	for (int64 e = 0; e < data->n_pairs; e++)
 		t->order[e] = (int32) e;
 	for (int32 u = 0; u < data->n_users; u++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		for (int64 e = data->user_start[u]; e < data->user_start[u + 1]; e++)
 			t->pair_user[e] = u;
+	}
 	t->best_ndcg = -1.0;
 }
 
@@ -438,6 +449,8 @@ ShuffleOrder(Trainer *t)
 		int32		j = UnkdScaleBelow(pg_prng_uint32(&t->rng), (int) (k + 1));
 		int32		tmp = order[k];
 
+		if ((k & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		order[k] = order[j];
 		order[j] = tmp;
 	}
@@ -483,6 +496,8 @@ DistillStep(Trainer *t, int32 u, int64 n_u, float *user_vec, float lr, float dec
 	int			dim = t->opt->dim;
 	double		loss = 0.0;
 
+	/* one visit may carry up to samples pairs: check per visit, not per 4096 */
+	CHECK_FOR_INTERRUPTS();
 	for (int64 m = from; m < to; m++)
 	{
 		int32		slot = (int32) (m % count);

@@ -1,6 +1,7 @@
 /*
  * unkd.c
- *	  Module entry point of the unkd extension.
+ *	  Module entry point of the unkd extension, and the argument checks
+ *	  every SQL entry point shares.
  */
 #include "postgres.h"
 
@@ -27,4 +28,18 @@ _PG_init(void)
 							 &unkd_drop_models, false, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("unkd");
+}
+
+/*
+ * Ensure none of the first n_args arguments is NULL; names[i] names
+ * argument i in the error (22004), as every function of the extension does
+ */
+void
+UnkdCheckArgsNotNull(FunctionCallInfo fcinfo, const char *const *names, int n_args)
+{
+	for (int i = 0; i < n_args; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", names[i])));
 }

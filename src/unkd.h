@@ -61,6 +61,14 @@ UnkdCompareInt64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* unkd.c: argument checks shared by the SQL entry points */
+extern void UnkdCheckArgsNotNull(FunctionCallInfo fcinfo, const char *const *names,
+								 int n_args);
+
+/* input.c: in-place ascending sorts that honour query cancellation */
+extern void UnkdSortInt32(int32 *values, size_t n);
+extern void UnkdSortInt64(int64 *values, size_t n);
+
 /* Opaque 64-bit id -> dense index hash map (input.c) */
 typedef struct UnkdIdMap UnkdIdMap;
 
