@@ -139,13 +139,14 @@ CheckRecommendArgs(FunctionCallInfo fcinfo, int64 *user_id, int32 *k, char **mod
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("user_id must not be null")));
+				 errmsg("user_id must not be NULL")));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("k must not be null")));
+				 errmsg("k must not be NULL")));
 	*user_id = PG_GETARG_INT64(0);
 	*k = PG_GETARG_INT32(1);
+	/* no upper bound: k is clamped to the catalogue, which bounds memory */
 	if (*k <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -97,7 +97,7 @@ ExecuteAsRegistry(const char *sql, int nargs, const char *const *args, int expec
 Datum
 unkd_deploy(PG_FUNCTION_ARGS)
 {
-	char	   *name = CheckTextArg(fcinfo, 0, "model name");
+	char	   *name = CheckTextArg(fcinfo, 0, "name");
 	const char *args[1] = {name};
 	UnkdModelMeta meta;
 	char	   *current;
@@ -134,7 +134,7 @@ unkd_deploy(PG_FUNCTION_ARGS)
 Datum
 unkd_drop_model(PG_FUNCTION_ARGS)
 {
-	char	   *name = CheckTextArg(fcinfo, 0, "model name");
+	char	   *name = CheckTextArg(fcinfo, 0, "name");
 	const char *args[1] = {name};
 	UnkdModelMeta meta;
 
@@ -152,7 +152,7 @@ unkd_drop_model(PG_FUNCTION_ARGS)
 Datum
 unkd_rename_model(PG_FUNCTION_ARGS)
 {
-	char	   *name = CheckTextArg(fcinfo, 0, "model name");
+	char	   *name = CheckTextArg(fcinfo, 0, "name");
 	char	   *new_name = CheckTextArg(fcinfo, 1, "new_name");
 	const char *args[2] = {name, new_name};
 	UnkdModelMeta meta;
@@ -184,7 +184,7 @@ GranteeRole(const char *grantee)
 static void
 ChangeReaders(FunctionCallInfo fcinfo, bool grant)
 {
-	char	   *name = CheckTextArg(fcinfo, 0, "model name");
+	char	   *name = CheckTextArg(fcinfo, 0, "name");
 	char	   *grantee = CheckTextArg(fcinfo, 1, "grantee");
 	Oid			role = GranteeRole(grantee);
 	char	   *role_text = psprintf("%u", role);

@@ -160,11 +160,17 @@ CheckIntRange(const char *what, int64 value, int64 lo, int64 hi)
 						what, lo, hi, value)));
 }
 
-/* A finite floating-point option, > 0 (strict) or >= 0 */
+/*
+ * A finite floating-point option, > 0 (strict) or >= 0, also as the float
+ * the epoch loop uses (1e-308 would become 0, 1e308 infinity)
+ */
 static void
 CheckPositive(const char *what, double value, bool strict)
 {
-	if (!isfinite(value) || value < 0 || (strict && value == 0))
+	float		as_float = (float) value;
+
+	if (!isfinite(value) || value < 0 || (strict && value == 0) ||
+		!isfinite(as_float) || (strict && as_float == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a finite number %s 0, not %g",
