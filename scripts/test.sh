@@ -20,7 +20,7 @@ test_cleanup() {
 		wait "$CRON_PID" 2>/dev/null || true
 	fi
 	unkd_cluster_stop
-	rm -rf "$LOGS" "$UNKD_ROOT/regression.out.log"
+	if [ "${UNKD_KEEP_LOGS:-0}" = 1 ]; then echo "logs kept in $LOGS"; else rm -rf "$LOGS"; fi
 }
 trap test_cleanup EXIT
 
@@ -99,9 +99,20 @@ run_ops() {
 	ops_report "$1" "$log" "$rc"
 }
 
+# The pg_cron test waits for a minute boundary: start it first, in the background
+"test/ops/cron.sh" > "$LOGS/cron.log" 2>&1 &
+CRON_PID=$!
+
 run_pg_regress
 run_pgtap
 run_ops dump_restore
+run_ops upgrade
+run_ops standby
+
+cron_rc=0
+wait "$CRON_PID" || cron_rc=$?
+CRON_PID=""
+ops_report cron "$LOGS/cron.log" "$cron_rc"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
