@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scheduled retraining with pg_cron 1.4.2 (background workers, minute
 # granularity): a job retrains a model in another database; and what bounds
-# a job's run time there. Three jobs fire at the same minute boundary:
+# a job's run time there. Five jobs fire at the same minute boundary:
 #   retrain      the documented retraining command: succeeds, new version
 #   set_timeout  "SET statement_timeout = '1s'; SELECT unkd.train(...)" for a
 #                training of several seconds: pg_cron's worker never arms the
@@ -9,6 +9,8 @@
 #   role_timeout the same training run by a role with ALTER ROLE ... IN
 #                DATABASE ... SET statement_timeout = '1s': cancelled, nothing
 #                written
+#   set_memory   "SET maintenance_work_mem = '1MB'; SELECT unkd.train(...)":
+#                a setting read when the call runs does apply (budget error)
 #   unschedule   a longer training, unscheduled while it runs (once the other
 #                jobs are done and the launcher waits on this one): pg_cron
 #                1.4.2 lets it commit, then records the run as failed
@@ -86,6 +88,7 @@ start=$(date +%s)
 job_retrain=$(schedule retrain "$RETRAIN_SQL")
 job_set=$(schedule set-timeout "SET statement_timeout = '1s'; SELECT unkd.train('cron_slow_set', $SLOW)")
 job_role=$(schedule role-timeout "SELECT unkd.train('cron_slow_role', $SLOW)" "$ROLE")
+job_mem=$(schedule set-memory "SET maintenance_work_mem = '1MB'; SELECT unkd.train('cron_mem', 'public.slow', dim => 1024, epochs => 1, notice_every => 0)")
 job_unsched=$(schedule unschedule "SELECT unkd.train('cron_slow_unsched', $SLOWER)")
 
 # while waiting for the minute: the same command string through psql, the
@@ -105,7 +108,7 @@ while [ $(($(date +%s) - start)) -lt "$WAIT_SECONDS" ]; do
 	vid_after=$(q "$DB" "SELECT version_id FROM unkd.models WHERE name = 'cron_m'")
 	if [ "$(run_status "$job_retrain")" = succeeded ] && [ "$vid_after" != "$vid_before" ] &&
 		[ -n "$(run_status "$job_set")" ] && [ -n "$(run_status "$job_role")" ] &&
-		[ -n "$(run_status "$job_unsched")" ]; then
+		[ -n "$(run_status "$job_mem")" ] && [ -n "$(run_status "$job_unsched")" ]; then
 		break
 	fi
 	sleep 0.2
@@ -132,6 +135,11 @@ msg=$(run_field "$job_role" return_message)
 ok_if "$([[ "$msg" == *"canceling statement due to statement timeout"* ]]; echo $?)" \
 	"... with the statement timeout error in cron.job_run_details" "return_message: $msg"
 is "$(q "$DB" "SELECT count(*) FROM unkd.models WHERE name = 'cron_slow_role'")" 0 "... and writes no model"
+
+# other settings made with SET in the job do apply to the calls after them
+msg=$(run_field "$job_mem" "status || ': ' || return_message")
+ok_if "$([[ "$msg" == "failed: "*maintenance_work_mem* ]]; echo $?)" \
+	"a job's own SET maintenance_work_mem = '1MB' applies: the training fails its memory budget" "run: $msg"
 
 # unscheduled mid-run: committed, yet reported failed
 is "$unscheduled_mid_run" yes "the unschedule job was unscheduled while it ran, the launcher waiting on it"

@@ -7,8 +7,8 @@
 
 set -euo pipefail
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-export PATH="$PG_BIN:$PATH"
+# PG_BIN, PATH, UNKD_PORT and as_postgres (defines functions only)
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 OPS_FAILED=0
 OPS_EXTRA_DIRS=()
 
@@ -113,11 +113,6 @@ ops_cleanup() {
 		rm -rf "$dir"
 	done
 	OPS_EXTRA_DIRS=()
-}
-
-# Run a command as the postgres user from a directory it can read
-as_postgres() {
-	(cd / && runuser -u postgres -- "$@")
 }
 
 # End a test: exit status 1 if any assertion failed

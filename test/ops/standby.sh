@@ -11,8 +11,13 @@ SESSION_PID=""
 PRIMARY_HOST=$PGHOST
 PRIMARY_PORT=$PGPORT
 
-# Close the standby session, stop and remove the standby, drop the database
+# Close the standby session, show the standby's log after a failure, stop
+# and remove the standby, drop the database
 cleanup() {
+	if [ "$OPS_FAILED" != 0 ] && [ -n "$SB" ] && [ -f "$SB/server.log" ]; then
+		echo "# standby server log (last 15 lines):"
+		tail -n 15 "$SB/server.log" | cut -c1-200 | sed 's/^/#   /'
+	fi
 	if [ -n "$SESSION_PID" ]; then
 		exec 7>&- || true
 		kill "$SESSION_PID" 2>/dev/null || true
