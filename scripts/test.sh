@@ -23,6 +23,8 @@ test_cleanup() {
 	if [ "${UNKD_KEEP_LOGS:-0}" = 1 ]; then echo "logs kept in $LOGS"; else rm -rf "$LOGS"; fi
 }
 trap test_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Print one suite's line and add its counts: report <name> <passed> <failed>
 report() {
@@ -30,15 +32,16 @@ report() {
 	passed=$((passed + $2)); failed=$((failed + $3))
 }
 
-# Show the server log's tail (after a failure)
+# Show the server log's tail (once, at the end, after a failure)
 server_log_tail() {
 	echo "--- server log (last 30 lines)"
-	tail -n 30 "$UNKD_DATA/server.log" || true
+	tail -n 30 "$UNKD_DATA/server.log" | cut -c1-300 || true
 }
 
 # pg_regress and isolation tests: one count per sql/*.sql and specs/*.spec
 run_pg_regress() {
 	local log=$LOGS/pg_regress.log p f
+	rm -f regression.diffs output_iso/regression.diffs
 	make -s installcheck PG_CONFIG="$PG_BIN/pg_config" > "$log" 2>&1 || true
 	p=$(grep -cE '^(test| )? *[a-z0-9_]+ +\.\.\. ok' "$log" || true)
 	f=$(grep -cE '\.\.\. FAILED' "$log" || true)
@@ -50,7 +53,6 @@ run_pg_regress() {
 		for d in regression.diffs output_iso/regression.diffs; do
 			[ -f "$d" ] && { echo "--- $d"; head -200 "$d"; }
 		done
-		server_log_tail
 	fi
 	return 0
 }
@@ -68,7 +70,6 @@ run_pgtap() {
 	if [ "$f" != 0 ]; then
 		# failing assertions with their diagnostics, file names, and the summary
 		grep -E '^not ok|^# |^test/pgtap/|^Failed|^Result|rror' "$log" | grep -vE '^test/pgtap/.* ok$' || tail -n 30 "$log"
-		server_log_tail
 	fi
 	return 0
 }
@@ -87,7 +88,6 @@ ops_report() {
 		else
 			grep -vE '^ok ' "$log" | head -80
 		fi
-		server_log_tail
 	fi
 	return 0
 }
@@ -114,5 +114,6 @@ wait "$CRON_PID" || cron_rc=$?
 CRON_PID=""
 ops_report cron "$LOGS/cron.log" "$cron_rc"
 
+[ "$failed" = 0 ] || server_log_tail
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -21,8 +21,8 @@ source "$(dirname "$0")/lib.sh"
 DB=unkd_ops_cron
 ROLE=unkd_ops_cron_limited
 WAIT_SECONDS=${UNKD_CRON_WAIT:-130}
-SLOW="'public.slow', dim => 128, epochs => 900, notice_every => 0"     # about 3.5 s alone
-SLOWER="'public.slow', dim => 128, epochs => 2400, notice_every => 0"  # about 9 s alone
+SLOW="'public.slow', dim => 128, epochs => 1500, notice_every => 0"    # about 6 s alone
+SLOWER="'public.slow', dim => 128, epochs => 3600, notice_every => 0"  # about 14 s alone
 
 # The documented retraining command.
 # LEAD: switch this line to  RETRAIN_SQL="SELECT unkd.retrain('cron_m')"  once unkd.retrain lands.
@@ -37,7 +37,6 @@ cleanup() {
 	ops_cleanup
 }
 trap cleanup EXIT
-trap 'exit 143' TERM INT
 
 # pg_cron in the postgres database; a database with unkd, a trained model,
 # data for a slow training, and a role whose statement_timeout is 1 s there
@@ -66,15 +65,17 @@ run_status() {
 		AND status IN ('succeeded', 'failed') ORDER BY runid LIMIT 1"
 }
 
-# True when the unschedule job is the only one still running and the pg_cron
-# launcher waits on its message queue (so it cannot notice the unscheduling
-# before the job ends)
+# True when the unschedule job, running for 2 s or more (so every worker
+# started with it is visible), is the only job still running and the pg_cron
+# launcher waits on a message queue, hence on its queue (so it cannot notice
+# the unscheduling before the job ends)
 launcher_waits_on_last_job() {
 	[ "$(q postgres "SELECT
 		(SELECT wait_event FROM pg_catalog.pg_stat_activity WHERE backend_type = 'pg_cron launcher')
 			IS NOT DISTINCT FROM 'MessageQueueReceive'
-		AND (SELECT pg_catalog.array_agg(query ~ 'cron_slow_unsched') FROM pg_catalog.pg_stat_activity
-			WHERE backend_type = 'pg_cron' AND pid <> pg_catalog.pg_backend_pid()) = ARRAY[true]")" = t ]
+		AND (SELECT pg_catalog.array_agg(query ~ 'cron_slow_unsched'
+				AND query_start < pg_catalog.now() - interval '2 s')
+			FROM pg_catalog.pg_stat_activity WHERE backend_type = 'pg_cron') = ARRAY[true]")" = t ]
 }
 
 # A column of a job's first run: run_field <jobid> <column>

@@ -11,6 +11,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 OPS_FAILED=0
 OPS_EXTRA_DIRS=()
+# on a signal, exit so that the test's EXIT trap removes what it made
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # Record one assertion: ok_if <status> <description> [diagnostic...]
 ok_if() {
