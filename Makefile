@@ -38,6 +38,7 @@ ISOLATION_OPTS = --load-extension=unkd
 # Relaxed floating point lets gcc vectorise the dot-product and SGD loops
 # (as pgvector does); results stay deterministic for one build.
 OPTFLAGS ?= -march=native
+PG_CPPFLAGS += -DUNKD_VERSION=\"$(EXTVERSION)\"
 PG_CFLAGS += $(OPTFLAGS) -ftree-vectorize -fassociative-math -fno-signed-zeros -fno-trapping-math -ffp-contract=fast -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 PG_CONFIG ?= pg_config

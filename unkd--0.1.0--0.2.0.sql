@@ -224,3 +224,15 @@ COMMENT ON FUNCTION unkd.keep_models_on_drop() IS
 CREATE EVENT TRIGGER unkd_keep_models_on_drop ON ddl_command_start
 	WHEN TAG IN ('DROP EXTENSION')
 	EXECUTE FUNCTION unkd.keep_models_on_drop();
+
+------------------------------------------------------------------------------
+-- Registry dump
+------------------------------------------------------------------------------
+
+-- pg_dump leaves out the contents of an extension's objects unless they are
+-- marked as configuration: without this, dump and restore of a database loses
+-- every model, and the restored sequence would hand out version ids again.
+SELECT pg_catalog.pg_extension_config_dump('unkd.models', '');
+SELECT pg_catalog.pg_extension_config_dump('unkd.user_embeddings', '');
+SELECT pg_catalog.pg_extension_config_dump('unkd.item_embeddings', '');
+SELECT pg_catalog.pg_extension_config_dump('unkd.model_version_seq', '');

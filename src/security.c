@@ -50,7 +50,11 @@ RelationOwner(Oid relid)
 	return owner;
 }
 
-/* The role that owns unkd.models: the registry's writer */
+/*
+ * The role that owns unkd.models: the registry's writer. A registry without
+ * an owner column is still 0.1.0's: this library needs the 0.2.0 objects,
+ * which ALTER EXTENSION brings (the new library is installed first).
+ */
 static Oid
 RegistryOwner(void)
 {
@@ -60,6 +64,12 @@ RegistryOwner(void)
 
 	if (!OidIsValid(owner))
 		elog(ERROR, "unkd.models is missing");
+	if (get_attnum(relid, "owner") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the unkd library is version %s, but the extension's SQL objects in this database are older",
+						UNKD_VERSION),
+				 errhint("Run ALTER EXTENSION unkd UPDATE.")));
 	return owner;
 }
 

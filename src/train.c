@@ -961,6 +961,9 @@ TimeLimitArg(FunctionCallInfo fcinfo, int arg)
 static void
 StorageArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_seen)
 {
+	/* 0.1.0's SQL declaration has none of them (CheckTarget then says so) */
+	if (PG_NARGS() <= a_seen)
+		return;
 	CheckNotNull(fcinfo, a_seen + 1, "replace");
 	opt->seen = PG_ARGISNULL(a_seen) ? InvalidOid : PG_GETARG_OID(a_seen);
 	opt->replace = PG_GETARG_BOOL(a_seen + 1);

@@ -20,6 +20,9 @@
 #error "unkd requires PostgreSQL 15 or later"
 #endif
 
+#ifndef UNKD_VERSION
+#error "UNKD_VERSION (the library version) is set by the Makefile"
+#endif
 #define UNKD_MAX_GROUPS		1000
 #define UNKD_MAX_DIM		1024
 #define UNKD_MAX_K			100000
