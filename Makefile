@@ -5,6 +5,7 @@ EXTVERSION = 0.2.0
 MODULE_big = unkd
 OBJS = \
 	src/evaluate.o \
+	src/foldin.o \
 	src/input.o \
 	src/model_store.o \
 	src/popularity.o \

@@ -35,6 +35,7 @@ typedef struct EvalData
 	int32	   *test_to_model;	/* [test->n_items] model index or -1 */
 	int32	   *by_popularity;	/* [n_items] ranking of unknown users */
 	UnkdIdMap  *user_map;		/* model user id -> model user index */
+	float	   *fold_in_vec;	/* [dim] scratch for users folded in */
 } EvalData;
 
 /* Sums over users, turned into the result rows at the end */
@@ -169,6 +170,7 @@ LoadEvalData(EvalData *ev, const char *name, Oid test_relid, const char *user_co
 	ev->test_to_model = MapItems(ev->test, item_map);
 	ev->user_map = UnkdBuildIdMap(model->user_ids, model->n_users);
 	ev->by_popularity = palloc(sizeof(int32) * Max(model->n_items, 1));
+	ev->fold_in_vec = palloc(sizeof(float) * model->dim);
 	UnkdPopularityOrder(model->item_pop, model->n_items, ev->by_popularity);
 }
 
@@ -201,12 +203,21 @@ RankOne(const EvalData *ev, int64 user_id, const int32 *excluded, int64 n_exclud
 {
 	const UnkdModel *model = ev->model;
 	int32		u = UnkdIdMapLookup(ev->user_map, user_id);
+	const float *user_vec;
 
-	if (u < 0)
+	if (u < 0 && n_excluded == 0)
 		return UnkdRankByPopularity(ev->by_popularity, model->item_pop, model->n_items,
 									excluded, n_excluded, ev->k, ranked, ranked_scores);
-	UnkdScoreItems(model->user_emb + (Size) u * model->dim, model->item_emb,
-				   model->n_items, model->dim, scores);
+	if (u < 0)
+	{
+		/* a user the model was not trained on, with seen items: fold in */
+		UnkdFoldInUser(model->item_emb, model->n_items, model->dim, excluded, n_excluded,
+					   model->lr, model->decay, user_id, ev->fold_in_vec);
+		user_vec = ev->fold_in_vec;
+	}
+	else
+		user_vec = model->user_emb + (Size) u * model->dim;
+	UnkdScoreItems(user_vec, model->item_emb, model->n_items, model->dim, scores);
 	UnkdTopKReset(topk);
 	return UnkdRankUser(scores, model->n_items, excluded, n_excluded, topk,
 						ranked, ranked_scores);

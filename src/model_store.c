@@ -259,7 +259,9 @@ UnkdLoadModel(const char *name, bool with_users)
 	StoreBegin(&sw);
 	StoreExecute("SELECT version_id, kind, method, dim, n_users, n_items, "
 				 "n_interactions, strata, interactions, user_column, item_column, "
-				 "COALESCE(seen, interactions), owner "
+				 "COALESCE(seen, interactions), owner, "
+				 "COALESCE((params OPERATOR(pg_catalog.->>) 'lr')::pg_catalog.float8, 0.05), "
+				 "COALESCE((params OPERATOR(pg_catalog.->>) 'decay')::pg_catalog.float8, 0.01) "
 				 "FROM unkd.models WHERE name OPERATOR(pg_catalog.=) $1",
 				 1, argtypes, args, NULL, true, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -286,6 +288,8 @@ UnkdLoadModel(const char *name, bool with_users)
 	model->item_column = RowText(tuple, desc, 11, ctx);
 	model->seen = RowText(tuple, desc, 12, ctx);
 	model->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 13, &isnull));
+	model->lr = DatumGetFloat8(SPI_getbinval(tuple, desc, 14, &isnull));
+	model->decay = DatumGetFloat8(SPI_getbinval(tuple, desc, 15, &isnull));
 
 	bytes = ((double) model->n_items * (model->dim * sizeof(float) + 2 * sizeof(int64)) +
 			 (with_users ? (double) model->n_users * (model->dim * sizeof(float) + sizeof(int64)) : 0));

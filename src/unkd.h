@@ -24,6 +24,7 @@
 #error "UNKD_VERSION (the library version) is set by the Makefile"
 #endif
 #define UNKD_MAX_GROUPS		1000
+#define UNKD_FOLD_IN_EPOCHS	50	/* passes of fold-in over a new user's items */
 #define UNKD_MAX_DIM		1024
 #define UNKD_MAX_K			100000
 #define UNKD_FETCH_BATCH	10000
@@ -172,6 +173,11 @@ extern void UnkdCheckCanWriteRegistry(const char *command);
 extern void UnkdCheckModelName(const char *name);
 extern void UnkdCheckStorableRelation(Oid relid, const char *role);
 
+/* foldin.c: user vectors computed at call time from a user's items */
+extern void UnkdFoldInUser(const float *item_emb, int32 n_items, int32 dim,
+						   const int32 *items, int64 n, double lr, double decay,
+						   int64 user_id, float *user_vec);
+
 /* model_store.c: the model registry and its embeddings */
 
 /* What the registry says about a name, without loading the model */
@@ -215,6 +221,8 @@ typedef struct UnkdModel
 	char	   *interactions;	/* quoted qualified name of the training table */
 	char	   *seen;			/* quoted qualified name of the seen relation */
 	Oid			owner;			/* InvalidOid when saving: the current owner or the caller */
+	double		lr;				/* training step size and decay, for fold-in */
+	double		decay;
 	char	   *user_column;
 	char	   *item_column;
 } UnkdModel;
