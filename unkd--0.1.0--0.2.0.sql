@@ -224,3 +224,42 @@ COMMENT ON FUNCTION unkd.keep_models_on_drop() IS
 CREATE EVENT TRIGGER unkd_keep_models_on_drop ON ddl_command_start
 	WHEN TAG IN ('DROP EXTENSION')
 	EXECUTE FUNCTION unkd.keep_models_on_drop();
+
+------------------------------------------------------------------------------
+-- Time-based splits (docs/data.md)
+--
+-- Honest evaluation on data with timestamps is by time: split gains an
+-- order column (each user's latest interactions are the test set), and
+-- split_at cuts the whole table at one point in time.
+------------------------------------------------------------------------------
+
+-- order_column goes last, so every existing call keeps its meaning
+DROP FUNCTION unkd.split(regclass, double precision, bigint, text, text);
+
+CREATE FUNCTION unkd.split(
+	interactions regclass,
+	test_fraction double precision DEFAULT 0.2,
+	seed bigint DEFAULT 0,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id',
+	order_column text DEFAULT NULL)
+RETURNS TABLE(user_id bigint, item_id bigint, is_test boolean)
+AS 'MODULE_PATHNAME', 'unkd_split' LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION unkd.split(regclass, double precision, bigint, text, text, text) IS
+'per-user train/test split of the distinct interactions: random and deterministic for a seed, or with order_column the latest test_fraction of each user';
+
+-- cut is anycompatible rather than anyelement so that a quoted literal
+-- ('2024-03-01') arrives as text and is read as the column's type; with
+-- anyelement PostgreSQL rejects it as of unknown type
+CREATE FUNCTION unkd.split_at(
+	interactions regclass,
+	order_column text,
+	cut anycompatible,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id')
+RETURNS TABLE(user_id bigint, item_id bigint, is_test boolean)
+AS 'MODULE_PATHNAME', 'unkd_split_at' LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION unkd.split_at(regclass, text, anycompatible, text, text) IS
+'global train/test split in time: a distinct interaction is test when its first occurrence is at or after cut';
