@@ -234,8 +234,12 @@ GroupByUser(TimedPairs *tp)
 	tp->user_start[n_users] = tp->n_pairs;
 	tp->max_user_pairs = 0;
 	for (int32 v = 0; v < tp->n_users; v++)
+	{
+		if ((v & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		tp->max_user_pairs = Max(tp->max_user_pairs,
 								 tp->user_start[v + 1] - tp->user_start[v]);
+	}
 }
 
 /*
