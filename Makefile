@@ -14,6 +14,7 @@ OBJS = \
 	src/security.o \
 	src/sampling.o \
 	src/split.o \
+	src/split_time.o \
 	src/synthetic.o \
 	src/topk.o \
 	src/train.o \

@@ -236,3 +236,66 @@ SELECT pg_catalog.pg_extension_config_dump('unkd.models', '');
 SELECT pg_catalog.pg_extension_config_dump('unkd.user_embeddings', '');
 SELECT pg_catalog.pg_extension_config_dump('unkd.item_embeddings', '');
 SELECT pg_catalog.pg_extension_config_dump('unkd.model_version_seq', '');
+
+------------------------------------------------------------------------------
+-- Time-based splits (docs/data.md)
+--
+-- Honest evaluation on data with timestamps is by time: split gains an
+-- order column (each user's latest interactions are the test set), and
+-- split_at cuts the whole table at one point in time.
+------------------------------------------------------------------------------
+
+-- order_column goes last, so every existing call keeps its meaning
+DROP FUNCTION unkd.split(regclass, double precision, bigint, text, text);
+
+CREATE FUNCTION unkd.split(
+	interactions regclass,
+	test_fraction double precision DEFAULT 0.2,
+	seed bigint DEFAULT 0,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id',
+	order_column text DEFAULT NULL)
+RETURNS TABLE(user_id bigint, item_id bigint, is_test boolean)
+AS 'MODULE_PATHNAME', 'unkd_split' LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION unkd.split(regclass, double precision, bigint, text, text, text) IS
+'per-user train/test split of the distinct interactions: random and deterministic for a seed, or with order_column the latest test_fraction of each user';
+
+-- cut is anycompatible rather than anyelement so that a quoted literal
+-- ('2024-03-01') arrives as text and is read as the column's type; with
+-- anyelement PostgreSQL rejects it as of unknown type
+CREATE FUNCTION unkd.split_at(
+	interactions regclass,
+	order_column text,
+	cut anycompatible,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id')
+RETURNS TABLE(user_id bigint, item_id bigint, is_test boolean)
+AS 'MODULE_PATHNAME', 'unkd_split_at' LANGUAGE C STABLE;
+
+COMMENT ON FUNCTION unkd.split_at(regclass, text, anycompatible, text, text) IS
+'global train/test split in time: a distinct interaction is test when its first occurrence is at or after cut';
+
+------------------------------------------------------------------------------
+-- Fold-in (docs/evaluate.md, docs/recommend.md)
+--
+-- A user the model was not trained on, with rows in the seen relation, gets
+-- a user vector computed from those items instead of the popularity list.
+------------------------------------------------------------------------------
+
+DROP FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text);
+
+CREATE FUNCTION unkd.evaluate(
+	model text,
+	test regclass,
+	k integer DEFAULT 20,
+	n_groups integer DEFAULT 4,
+	user_column text DEFAULT 'user_id',
+	item_column text DEFAULT 'item_id',
+	fold_in boolean DEFAULT NULL)
+RETURNS TABLE(group_id integer, users bigint, recall double precision,
+			  "precision" double precision, ndcg double precision, share double precision)
+AS 'MODULE_PATHNAME', 'unkd_evaluate' LANGUAGE C STABLE CALLED ON NULL INPUT ROWS 5;
+
+COMMENT ON FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text, boolean) IS
+'full-ranking recall, precision and NDCG at k of a model on a test table, with recall and top-k share per training popularity group (group_id NULL = overall); fold_in NULL folds in test users the model was not trained on from their seen rows, true every user, false none';

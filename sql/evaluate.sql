@@ -48,7 +48,7 @@ SELECT * FROM (VALUES
 
 SELECT group_id, users, round(recall::numeric, 6) AS recall, round(precision::numeric, 6) AS precision,
 	   round(ndcg::numeric, 6) AS ndcg, round(share::numeric, 6) AS share
-FROM unkd.evaluate('hand', 'ev.test', 3, 2, user_column => 'uid', item_column => 'iid');
+FROM unkd.evaluate('hand', 'ev.test', 3, 2, user_column => 'uid', item_column => 'iid', fold_in => false);
 
 -- every value within 1e-9 of the hand computation, NULLs where expected
 SELECT e.group_id, r.group_id IS NOT NULL OR e.group_id IS NULL AS row_present,
@@ -58,24 +58,24 @@ SELECT e.group_id, r.group_id IS NOT NULL OR e.group_id IS NULL AS row_present,
 	   CASE WHEN e.ndcg IS NULL THEN r.ndcg IS NULL ELSE abs(r.ndcg - e.ndcg) < 1e-9 END AS ndcg_ok,
 	   abs(r.share - e.share) < 1e-9 AS share_ok
 FROM ev.expected e
-LEFT JOIN unkd.evaluate('hand', 'ev.test', 3, 2, 'uid', 'iid') r
+LEFT JOIN unkd.evaluate('hand', 'ev.test', 3, 2, 'uid', 'iid', false) r
 	   ON r.group_id IS NOT DISTINCT FROM e.group_id
 ORDER BY e.group_id NULLS LAST;
 
 -- k = 1: first places 3, 4, 1, 6 are none of the users' held-out items
 SELECT group_id, users, recall, precision, ndcg, share
-FROM unkd.evaluate('hand', 'ev.test', 1, 2, 'uid', 'iid') WHERE group_id IS NULL;
+FROM unkd.evaluate('hand', 'ev.test', 1, 2, 'uid', 'iid', false) WHERE group_id IS NULL;
 
 -- more groups than popularity levels: one row per level (4), shares sum to 1
 SELECT count(*) FILTER (WHERE group_id IS NOT NULL) AS groups,
 	   round(sum(share) FILTER (WHERE group_id IS NOT NULL)::numeric, 9) AS share_sum,
 	   round(sum(precision) FILTER (WHERE group_id IS NOT NULL)::numeric, 9) =
 	   round(max(precision) FILTER (WHERE group_id IS NULL)::numeric, 9) AS group_precisions_add_up
-FROM unkd.evaluate('hand', 'ev.test', 3, 10, 'uid', 'iid');
+FROM unkd.evaluate('hand', 'ev.test', 3, 10, 'uid', 'iid', false);
 
 -- a user with no training items and no embedding ranks the whole catalogue by popularity
 INSERT INTO ev.test VALUES (50, 1);
-SELECT users, recall, precision FROM unkd.evaluate('hand', 'ev.test', 2, 2, 'uid', 'iid') WHERE group_id = 0;
+SELECT users, recall, precision FROM unkd.evaluate('hand', 'ev.test', 2, 2, 'uid', 'iid', false) WHERE group_id = 0;
 DELETE FROM ev.test WHERE uid = 50;
 
 -- Reference: METHOD.md section 7 in SQL on a larger model (1/4-grid embeddings
@@ -160,9 +160,34 @@ SELECT k, n, count(*) AS rows,
 						AND abs(r.share - e.share) < 1e-9) AS rows_matching
 FROM unnest('{1,5,20}'::int[]) k, unnest('{1,2,4}'::int[]) n,
 	 LATERAL ev.reference(k, n) e
-	 LEFT JOIN LATERAL unkd.evaluate('big', 'ev.big_test', k, n) r
+	 LEFT JOIN LATERAL unkd.evaluate('big', 'ev.big_test', k, n, fold_in => false) r
 	   ON r.group_id IS NOT DISTINCT FROM e.group_id
 GROUP BY k, n ORDER BY k, n;
+
+-- fold-in: users left out of training but present in the seen relation get
+-- a vector from their seen items, far better than the popularity list, and
+-- close to what training on them gives; fold_in => false turns it off
+CREATE TABLE ev.fold_all AS SELECT * FROM unkd.synthetic_interactions(400, 150, 20, 1.0, 11);
+CREATE TABLE ev.fold_split AS SELECT * FROM unkd.split('ev.fold_all', 0.2, 3);
+CREATE TABLE ev.fold_train AS SELECT user_id, item_id FROM ev.fold_split WHERE NOT is_test;
+CREATE INDEX ON ev.fold_train (user_id);
+CREATE VIEW ev.fold_known AS SELECT * FROM ev.fold_train WHERE user_id % 5 <> 0;
+CREATE TABLE ev.fold_test AS SELECT user_id, item_id FROM ev.fold_split WHERE is_test AND user_id % 5 = 0;
+SELECT name FROM unkd.train('fold_part', 'ev.fold_known', seen => 'ev.fold_train', dim => 16, epochs => 30, seed => 1, notice_every => 0);
+SELECT name FROM unkd.train('fold_full', 'ev.fold_train', dim => 16, epochs => 30, seed => 1, notice_every => 0);
+CREATE TABLE ev.fold_recall AS
+SELECT (SELECT recall FROM unkd.evaluate('fold_part', 'ev.fold_test', 20) WHERE group_id IS NULL) AS folded,
+	   (SELECT recall FROM unkd.evaluate('fold_part', 'ev.fold_test', 20, fold_in => false) WHERE group_id IS NULL) AS popularity,
+	   (SELECT recall FROM unkd.evaluate('fold_full', 'ev.fold_test', 20) WHERE group_id IS NULL) AS trained,
+	   (SELECT recall FROM unkd.evaluate('fold_part', 'ev.fold_test', 20) WHERE group_id IS NULL) AS folded_again;
+SELECT folded > 1.3 * popularity AS far_above_popularity, folded >= 0.8 * trained AS close_to_trained,
+	   folded = folded_again AS deterministic
+FROM ev.fold_recall;
+-- fold_in => true recomputes known users from their seen items: still close
+SELECT (SELECT recall FROM unkd.evaluate('fold_full', 'ev.fold_test', 20, fold_in => true) WHERE group_id IS NULL)
+	   >= 0.8 * trained AS refolded_close_to_trained
+FROM ev.fold_recall;
+SELECT unkd.drop_model('fold_part'), unkd.drop_model('fold_full');
 
 -- errors
 SELECT ev.error_of('SELECT * FROM unkd.evaluate(''nope'', ''ev.big_test'')');

@@ -36,6 +36,7 @@ typedef struct EvalData
 	int32	   *by_popularity;	/* [n_items] ranking of unknown users */
 	UnkdIdMap  *user_map;		/* model user id -> model user index */
 	float	   *fold_in_vec;	/* [dim] scratch for users folded in */
+	UnkdFoldIn	fold_in;		/* which users get a vector from their seen items */
 } EvalData;
 
 /* Sums over users, turned into the result rows at the end */
@@ -205,12 +206,12 @@ RankOne(const EvalData *ev, int64 user_id, const int32 *excluded, int64 n_exclud
 	int32		u = UnkdIdMapLookup(ev->user_map, user_id);
 	const float *user_vec;
 
-	if (u < 0 && n_excluded == 0)
+	if (u < 0 && (n_excluded == 0 || ev->fold_in == UNKD_FOLD_IN_NEVER))
 		return UnkdRankByPopularity(ev->by_popularity, model->item_pop, model->n_items,
 									excluded, n_excluded, ev->k, ranked, ranked_scores);
-	if (u < 0)
+	if (u < 0 || (ev->fold_in == UNKD_FOLD_IN_ALL && n_excluded > 0))
 	{
-		/* a user the model was not trained on, with seen items: fold in */
+		/* a vector from the user's seen items, the item embeddings fixed */
 		UnkdFoldInUser(model->item_emb, model->n_items, model->dim, excluded, n_excluded,
 					   model->lr, model->decay, user_id, ev->fold_in_vec);
 		user_vec = ev->fold_in_vec;
@@ -393,11 +394,13 @@ unkd_evaluate(PG_FUNCTION_ARGS)
 	EvalSums	sums;
 	int			n_groups;
 
+	memset(&ev, 0, sizeof(ev));
 	CheckEvaluateArgs(fcinfo);
 	InitMaterializedSRF(fcinfo, 0);
 	n_groups = PG_GETARG_INT32(3);
+	/* 0.1.0's declaration has six arguments */
+	ev.fold_in = UnkdFoldInArg(fcinfo, 6);
 
-	memset(&ev, 0, sizeof(ev));
 	LoadEvalData(&ev, text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_OID(1),
 				 text_to_cstring(PG_GETARG_TEXT_PP(4)),
 				 text_to_cstring(PG_GETARG_TEXT_PP(5)),

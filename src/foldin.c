@@ -80,3 +80,12 @@ UnkdFoldInUser(const float *item_emb, int32 n_items, int32 dim,
 	}
 	pfree(order);
 }
+
+/* The fold_in argument at position arg: NULL (or absent), true or false */
+UnkdFoldIn
+UnkdFoldInArg(FunctionCallInfo fcinfo, int arg)
+{
+	if (PG_NARGS() <= arg || PG_ARGISNULL(arg))
+		return UNKD_FOLD_IN_NEW;
+	return PG_GETARG_BOOL(arg) ? UNKD_FOLD_IN_ALL : UNKD_FOLD_IN_NEVER;
+}

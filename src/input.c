@@ -165,37 +165,61 @@ UnkdCheckScoreColumn(Oid relid, const char *column)
 }
 
 /*
- * Read columns of a relation through an SPI cursor, one callback per row
+ * Ensure a column exists and holds values that order interactions in time:
+ * a timestamp, a date or a number. Returns its type (a domain's base type).
+ */
+Oid
+UnkdCheckOrderColumn(Oid relid, const char *column)
+{
+	Oid			type = getBaseType(ColumnType(relid, column));
+
+	switch (type)
+	{
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+		case DATEOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case NUMERICOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return type;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of relation %s must be a timestamp, timestamptz, date or number to order interactions, not %s",
+							column, UnkdRelationName(relid), format_type_be(type))));
+	}
+	return InvalidOid;			/* keep the compiler quiet */
+}
+
+/*
+ * Run a query through an SPI cursor, one callback per row
  *
- * casts[i] is the pg_catalog type each column is cast to in the query. The
- * callback runs in the caller's memory context, so what it allocates
- * survives the scan; by-reference values must be copied before returning.
+ * args are the values of the query's nargs parameters, of types argtypes
+ * (none may be NULL). The callback runs in the caller's memory context, so
+ * what it allocates survives the scan; by-reference values must be copied
+ * before returning.
  */
 void
-UnkdScanRelation(Oid relid, int ncolumns, const char *const *columns,
-				 const char *const *casts, UnkdRowCallback callback, void *arg)
+UnkdScanQuery(const char *query, int nargs, Oid *argtypes, Datum *args,
+			  UnkdRowCallback callback, void *arg)
 {
 	MemoryContext callerCtx = CurrentMemoryContext;
-	StringInfoData query;
 	SPIPlanPtr	plan;
 	Portal		portal;
-	Datum	   *values = palloc(sizeof(Datum) * ncolumns);
-	bool	   *nulls = palloc(sizeof(bool) * ncolumns);
-
-	initStringInfo(&query);
-	appendStringInfoString(&query, "SELECT ");
-	for (int i = 0; i < ncolumns; i++)
-		appendStringInfo(&query, "%s%s::pg_catalog.%s", i > 0 ? ", " : "",
-						 quote_identifier(columns[i]), casts[i]);
-	appendStringInfo(&query, " FROM %s", UnkdRelationName(relid));
+	Datum	   *values = NULL;
+	bool	   *nulls = NULL;
+	int			ncolumns = 0;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(query.data, 0, NULL);
+	plan = SPI_prepare(query, nargs, argtypes);
 	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query.data,
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
 			 SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
 
 	for (;;)
 	{
@@ -209,6 +233,12 @@ UnkdScanRelation(Oid relid, int ncolumns, const char *const *columns,
 			break;
 		tuptable = SPI_tuptable;
 		MemoryContextSwitchTo(callerCtx);
+		if (values == NULL)
+		{
+			ncolumns = tuptable->tupdesc->natts;
+			values = palloc(sizeof(Datum) * ncolumns);
+			nulls = palloc(sizeof(bool) * ncolumns);
+		}
 		for (uint64 r = 0; r < nrows; r++)
 		{
 			for (int c = 0; c < ncolumns; c++)
@@ -220,8 +250,33 @@ UnkdScanRelation(Oid relid, int ncolumns, const char *const *columns,
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
-	pfree(values);
-	pfree(nulls);
+	if (values != NULL)
+	{
+		pfree(values);
+		pfree(nulls);
+	}
+}
+
+/*
+ * Read columns of a relation through an SPI cursor, one callback per row
+ *
+ * casts[i] is the pg_catalog type each column is cast to in the query; the
+ * callback is called as by UnkdScanQuery.
+ */
+void
+UnkdScanRelation(Oid relid, int ncolumns, const char *const *columns,
+				 const char *const *casts, UnkdRowCallback callback, void *arg)
+{
+	StringInfoData query;
+
+	initStringInfo(&query);
+	appendStringInfoString(&query, "SELECT ");
+	for (int i = 0; i < ncolumns; i++)
+		appendStringInfo(&query, "%s%s::pg_catalog.%s", i > 0 ? ", " : "",
+						 quote_identifier(columns[i]), casts[i]);
+	appendStringInfo(&query, " FROM %s", UnkdRelationName(relid));
+	UnkdScanQuery(query.data, 0, NULL, NULL, callback, arg);
+	pfree(query.data);
 }
 
 /*

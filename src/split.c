@@ -38,8 +38,8 @@ CheckTestFraction(double fraction)
  * round(fraction * n), but at least one when the user has two or more and
  * never all of them, so every test user keeps training data.
  */
-static int64
-TestCount(int64 n, double fraction)
+int64
+UnkdSplitTestCount(int64 n, double fraction)
 {
 	int64		n_test;
 
@@ -50,7 +50,10 @@ TestCount(int64 n, double fraction)
 }
 
 /*
- * unkd.split(interactions, test_fraction, seed, user_column, item_column)
+ * unkd.split(interactions, test_fraction, seed, user_column, item_column,
+ *			  order_column)
+ *
+ * order_column NULL (or absent, under the 0.1.0 definition): random split.
  */
 Datum
 unkd_split(PG_FUNCTION_ARGS)
@@ -75,6 +78,12 @@ unkd_split(PG_FUNCTION_ARGS)
 	user_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	item_column = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	CheckTestFraction(fraction);
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+	{
+		UnkdSplitByTime(fcinfo, relid, fraction, user_column, item_column,
+						text_to_cstring(PG_GETARG_TEXT_PP(5)));
+		return (Datum) 0;
+	}
 	data = UnkdReadInteractions(relid, user_column, item_column);
 	for (int32 u = 0; u < data->n_users; u++)
 		max_row = Max(max_row, data->user_start[u + 1] - data->user_start[u]);
@@ -86,7 +95,7 @@ unkd_split(PG_FUNCTION_ARGS)
 	{
 		int64		start = data->user_start[u];
 		int64		n = data->user_start[u + 1] - start;
-		int64		n_test = TestCount(n, fraction);
+		int64		n_test = UnkdSplitTestCount(n, fraction);
 		pg_prng_state rng;
 
 		CHECK_FOR_INTERRUPTS();

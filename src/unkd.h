@@ -101,6 +101,9 @@ typedef void (*UnkdRowCallback) (void *arg, Datum *values, bool *nulls);
 extern char *UnkdRelationName(Oid relid);
 extern void UnkdCheckIdColumn(Oid relid, const char *column);
 extern void UnkdCheckScoreColumn(Oid relid, const char *column);
+extern Oid	UnkdCheckOrderColumn(Oid relid, const char *column);
+extern void UnkdScanQuery(const char *query, int nargs, Oid *argtypes, Datum *args,
+						  UnkdRowCallback callback, void *arg);
 extern void UnkdScanRelation(Oid relid, int ncolumns, const char *const *columns,
 							 const char *const *casts, UnkdRowCallback callback,
 							 void *arg);
@@ -113,6 +116,12 @@ extern UnkdIdMap *UnkdBuildIdMap(const int64 *ids, int32 n);
 extern int32 UnkdIdMapLookup(const UnkdIdMap *map, int64 id);
 extern void UnkdCheckMemoryBudget(double bytes, const char *what);
 extern void *UnkdAllocHuge(Size count, Size size);
+
+/* split.c and split_time.c: train/test splits */
+extern int64 UnkdSplitTestCount(int64 n, double fraction);
+extern void UnkdSplitByTime(FunctionCallInfo fcinfo, Oid relid, double fraction,
+							const char *user_column, const char *item_column,
+							const char *order_column);
 
 /* popularity.c: popularity strata of METHOD.md section 3 */
 extern int	UnkdComputeStrata(const int64 *popularity, int32 n_items, int n_groups,
@@ -174,6 +183,14 @@ extern void UnkdCheckModelName(const char *name);
 extern void UnkdCheckStorableRelation(Oid relid, const char *role);
 
 /* foldin.c: user vectors computed at call time from a user's items */
+typedef enum UnkdFoldIn
+{
+	UNKD_FOLD_IN_NEW,			/* fold_in NULL: users the model was not trained on */
+	UNKD_FOLD_IN_ALL,			/* fold_in true: every user, from the seen items now */
+	UNKD_FOLD_IN_NEVER			/* fold_in false: unknown users get the popularity list */
+} UnkdFoldIn;
+
+extern UnkdFoldIn UnkdFoldInArg(FunctionCallInfo fcinfo, int arg);
 extern void UnkdFoldInUser(const float *item_emb, int32 n_items, int32 dim,
 						   const int32 *items, int64 n, double lr, double decay,
 						   int64 user_id, float *user_vec);

@@ -1,6 +1,6 @@
 -- The SQL contract of API.md: objects, signatures, volatility, privileges
 BEGIN;
-SELECT plan(22);
+SELECT plan(25);
 
 SELECT has_schema('unkd');
 SELECT is_aggregate('unkd', 'popularity_strata', ARRAY['bigint', 'integer']);
@@ -15,7 +15,8 @@ SELECT has_function('unkd', 'popularity_groups', ARRAY['regclass', 'integer', 't
 SELECT function_returns('unkd', 'popularity_groups', ARRAY['regclass', 'integer', 'text', 'text'], 'setof record');
 SELECT has_function('unkd', 'synthetic_interactions', ARRAY['integer', 'integer', 'integer', 'double precision', 'bigint']);
 SELECT volatility_is('unkd', 'synthetic_interactions', ARRAY['integer', 'integer', 'integer', 'double precision', 'bigint'], 'immutable');
-SELECT has_function('unkd', 'split', ARRAY['regclass', 'double precision', 'bigint', 'text', 'text']);
+SELECT has_function('unkd', 'split', ARRAY['regclass', 'double precision', 'bigint', 'text', 'text', 'text']);
+SELECT has_function('unkd', 'split_at', ARRAY['regclass', 'text', 'anycompatible', 'text', 'text']);
 
 -- argument names and result columns are part of the contract
 SELECT is((SELECT pg_get_function_arguments('unkd.popularity_groups(regclass,integer,text,text)'::regprocedure)),
@@ -25,11 +26,16 @@ SELECT is((SELECT pg_get_function_result('unkd.popularity_groups(regclass,intege
 		  'TABLE(item_id bigint, popularity bigint, group_id integer)', 'popularity_groups result');
 SELECT is((SELECT pg_get_function_result('unkd.synthetic_interactions(integer,integer,integer,double precision,bigint)'::regprocedure)),
 		  'TABLE(user_id bigint, item_id bigint)', 'synthetic_interactions result');
-SELECT is((SELECT pg_get_function_arguments('unkd.split(regclass,double precision,bigint,text,text)'::regprocedure)),
-		  'interactions regclass, test_fraction double precision DEFAULT 0.2, seed bigint DEFAULT 0, user_column text DEFAULT ''user_id''::text, item_column text DEFAULT ''item_id''::text',
+SELECT is((SELECT pg_get_function_arguments('unkd.split(regclass,double precision,bigint,text,text,text)'::regprocedure)),
+		  'interactions regclass, test_fraction double precision DEFAULT 0.2, seed bigint DEFAULT 0, user_column text DEFAULT ''user_id''::text, item_column text DEFAULT ''item_id''::text, order_column text DEFAULT NULL::text',
 		  'split arguments');
-SELECT is((SELECT pg_get_function_result('unkd.split(regclass,double precision,bigint,text,text)'::regprocedure)),
+SELECT is((SELECT pg_get_function_result('unkd.split(regclass,double precision,bigint,text,text,text)'::regprocedure)),
 		  'TABLE(user_id bigint, item_id bigint, is_test boolean)', 'split result');
+SELECT is((SELECT pg_get_function_arguments('unkd.split_at(regclass,text,anycompatible,text,text)'::regprocedure)),
+		  'interactions regclass, order_column text, cut anycompatible, user_column text DEFAULT ''user_id''::text, item_column text DEFAULT ''item_id''::text',
+		  'split_at arguments');
+SELECT is((SELECT pg_get_function_result('unkd.split_at(regclass,text,anycompatible,text,text)'::regprocedure)),
+		  'TABLE(user_id bigint, item_id bigint, is_test boolean)', 'split_at result');
 
 -- the registry
 SELECT has_table('unkd', 'models', 'registry table');

@@ -16,6 +16,9 @@ CREATE TABLE fuzz_data AS SELECT * FROM unkd.synthetic_interactions(40, 30, 6, 1
 CREATE TABLE fuzz_split AS SELECT * FROM unkd.split('fuzz_data', 0.2, 1);
 CREATE TABLE fuzz_train AS SELECT user_id, item_id FROM fuzz_split WHERE NOT is_test;
 CREATE TABLE fuzz_test AS SELECT user_id, item_id FROM fuzz_split WHERE is_test;
+CREATE TABLE fuzz_timed AS
+	SELECT user_id, item_id, '2024-01-01'::timestamptz + (user_id * 7 + item_id) % 5 * interval '1 day' AS ts
+	FROM fuzz_data;
 CREATE TABLE fuzz_empty (user_id bigint, item_id bigint);
 CREATE TABLE fuzz_one (user_id bigint, item_id bigint);
 INSERT INTO fuzz_one VALUES (1, 1);
@@ -98,6 +101,12 @@ INSERT INTO fuzz_arg (fn, pos, name, valid, kind, nullable) VALUES
 	('split', 3, 'seed', '0', 'bigint', false),
 	('split', 4, 'user_column', '''user_id''', 'text', false),
 	('split', 5, 'item_column', '''item_id''', 'text', false),
+	('split', 6, 'order_column', 'NULL', 'text', true),
+	('split_at', 1, 'interactions', '''fuzz_timed''', 'regclass', false),
+	('split_at', 2, 'order_column', '''ts''', 'text', false),
+	('split_at', 3, 'cut', '''2024-01-03''::date', 'cut', false),
+	('split_at', 4, 'user_column', '''user_id''', 'text', false),
+	('split_at', 5, 'item_column', '''item_id''', 'text', false),
 	('train', 1, 'name', '''fuzz_x''', 'name', false),
 	('train', 2, 'interactions', '''fuzz_train''', 'regclass', false),
 	('train', 3, 'dim', '4', 'int', false),
@@ -189,6 +198,8 @@ INSERT INTO fuzz_value VALUES
 	('text', 'repeat(''x'', 10000)'),
 	('name', ''''''), ('name', 'repeat(''x'', 10000)'), ('name', '''fuzz''''); DROP TABLE fuzz_data; --'''),
 	('bool', 'true'),
+	('cut', '''-infinity''::timestamptz'), ('cut', '''infinity''::date'), ('cut', '0'),
+	('cut', '''NaN''::float8'), ('cut', ''''''), ('cut', '''2024-01-01 25:00'''),
 	('interval', '''0'''), ('interval', '''-1 s'''), ('interval', '''1 microsecond'''),
 	('interval', '''178000000 years'''), ('interval', '''-178000000 years'''),
 	('role', ''''''), ('role', '''no_such_role'''), ('role', '''PUBLIC'''), ('role', '''"public"'''),
@@ -274,6 +285,30 @@ INSERT INTO fuzz_case (fn, call, expect) VALUES
 	('split', $$SELECT count(*) FROM unkd.split('fuzz_limits')$$, 'ok'),
 	('split', $$SELECT count(*) FROM unkd.split('fuzz_small')$$, 'ok'),
 	('split', $$SELECT count(*) FROM unkd.split('fuzz_text')$$, '42804'),
+	('split', $$SELECT count(*) FROM unkd.split('fuzz_timed', order_column => 'ts')$$, 'ok'),
+	('split', $$SELECT count(*) FROM unkd.split('fuzz_timed', 1e-300, order_column => 'ts')$$, 'ok'),
+	('split', $$SELECT count(*) FROM unkd.split('fuzz_timed', 0.999999999, order_column => 'ts')$$, 'ok'),
+	('split', $$SELECT count(*) FROM unkd.split('fuzz_timed', 0, order_column => 'ts')$$, '22023'),
+	('split', $$SELECT count(*) FROM unkd.split('fuzz_data', order_column => 'user_id')$$, 'ok'),
+	('split', $$SELECT count(*) FROM unkd.split('fuzz_limits', order_column => 'item_id')$$, 'ok'),
+	('split', $$SELECT count(*) FROM unkd.split('fuzz_one', order_column => 'item_id')$$, 'ok'),
+	('split', $$SELECT count(*) FROM unkd.split('fuzz_empty', order_column => 'item_id')$$, '22000'),
+	('split', $$SELECT count(*) FROM unkd.split('fuzz_nulls', order_column => 'item_id')$$, '22000'),
+	('split', $$SELECT count(*) FROM unkd.split('fuzz_data', order_column => 'nope')$$, '42703'),
+	('split', $$SELECT count(*) FROM unkd.split('fuzz_text', order_column => 'user_id')$$, '42804'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_timed', 'ts', NULL::timestamptz)$$, '22004'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_timed', 'ts', NULL)$$, '22004'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_timed', 'ts', '2024-01-03')$$, 'ok'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_timed', 'ts', 'infinity'::timestamptz)$$, 'ok'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_timed', 'ts', 5)$$, '42804'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_timed', 'ts', 'garbage')$$, '22007'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_timed', 'nope', 1)$$, '42703'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_limits', 'user_id', -9223372036854775808)$$, 'ok'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_limits', 'item_id', 9223372036854775807)$$, 'ok'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_one', 'item_id', 1)$$, 'ok'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_empty', 'item_id', 1)$$, '22000'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_nulls', 'item_id', 1)$$, '22000'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('fuzz_text', 'user_id', 1)$$, '42804'),
 	('train', $$SELECT count(*) FROM unkd.train('', 'fuzz_data', epochs => 1)$$, '22023'),
 	('train', $$SELECT count(*) FROM unkd.train('fuzz_x', 'fuzz_empty', epochs => 1)$$, '22000'),
 	('train', $$SELECT count(*) FROM unkd.train('fuzz_x', 'fuzz_nulls', epochs => 1)$$, '22000'),
@@ -340,6 +375,8 @@ INSERT INTO fuzz_case (fn, call, expect) VALUES
 	-- odd names are quoted, never run as SQL
 	('popularity_groups', $$SELECT count(*) FROM unkd.popularity_groups('"fuzz ""odd"" name"', 4, 'it"em', 'User Id')$$, 'ok'),
 	('split', $$SELECT count(*) FROM unkd.split('"fuzz ""odd"" name"', 0.2, 0, 'User Id', 'it"em')$$, 'ok'),
+	('split', $$SELECT count(*) FROM unkd.split('"fuzz ""odd"" name"', 0.2, 0, 'User Id', 'it"em', 'it"em')$$, 'ok'),
+	('split_at', $$SELECT count(*) FROM unkd.split_at('"fuzz ""odd"" name"', 'it"em', 3, 'User Id', 'it"em')$$, 'ok'),
 	('train', $$SELECT count(*) FROM unkd.train('fuzz_odd', '"fuzz ""odd"" name"', dim => 2, epochs => 1, notice_every => 0, user_column => 'User Id', item_column => 'it"em')$$, 'ok'),
 	('recommend', $$SELECT count(*) FROM unkd.recommend(1, 5, 'fuzz_odd')$$, 'ok'),
 	('evaluate', $$SELECT count(*) FROM unkd.evaluate('fuzz_odd', 'fuzz_test')$$, 'ok'),
