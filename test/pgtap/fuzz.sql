@@ -170,6 +170,7 @@ INSERT INTO fuzz_arg (fn, pos, name, valid, kind, nullable) VALUES
 	('evaluate', 4, 'n_groups', '2', 'int', false),
 	('evaluate', 5, 'user_column', '''user_id''', 'text', false),
 	('evaluate', 6, 'item_column', '''item_id''', 'text', false),
+	('evaluate', 7, 'fold_in', 'NULL', 'bool', true),
 	('sample_ranks', 1, 'n_candidates', '10', 'int', false),
 	('sample_ranks', 2, 'n', '10', 'int', false),
 	('sample_ranks', 3, 'mu', '20', 'float', false),

@@ -14,16 +14,16 @@ SELECT volatility_is('unkd', 'recommend', ARRAY['bigint', 'integer', 'text'], 's
 SELECT is((SELECT proparallel FROM pg_proc WHERE oid = 'unkd.recommend(bigint, integer, text)'::regprocedure),
 		  's'::"char", 'recommend is PARALLEL SAFE');
 
-SELECT has_function('unkd', 'evaluate', ARRAY['text', 'regclass', 'integer', 'integer', 'text', 'text'],
-					'evaluate(text, regclass, int, int, text, text)');
+SELECT has_function('unkd', 'evaluate', ARRAY['text', 'regclass', 'integer', 'integer', 'text', 'text', 'boolean'],
+					'evaluate(text, regclass, int, int, text, text, boolean)');
 SELECT is((SELECT proargnames[1:4] FROM pg_proc
-		   WHERE oid = 'unkd.evaluate(text, regclass, integer, integer, text, text)'::regprocedure),
+		   WHERE oid = 'unkd.evaluate(text, regclass, integer, integer, text, text, boolean)'::regprocedure),
 		  '{model,test,k,n_groups}'::text[], 'evaluate leading argument names as in API.md');
-SELECT is((SELECT pg_get_function_result('unkd.evaluate(text, regclass, integer, integer, text, text)'::regprocedure)),
+SELECT is((SELECT pg_get_function_result('unkd.evaluate(text, regclass, integer, integer, text, text, boolean)'::regprocedure)),
 		  'TABLE(group_id integer, users bigint, recall double precision, "precision" double precision, ndcg double precision, share double precision)',
 		  'evaluate result columns');
 SELECT isnt(obj_description('unkd.recommend(bigint, integer, text)'::regprocedure, 'pg_proc'), NULL, 'recommend has a comment');
-SELECT isnt(obj_description('unkd.evaluate(text, regclass, integer, integer, text, text)'::regprocedure, 'pg_proc'), NULL, 'evaluate has a comment');
+SELECT isnt(obj_description('unkd.evaluate(text, regclass, integer, integer, text, text, boolean)'::regprocedure, 'pg_proc'), NULL, 'evaluate has a comment');
 
 -- a one-item model to call
 CREATE TABLE tap_events (user_id int, item_id int);
