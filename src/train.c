@@ -1157,6 +1157,34 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* Named arguments of train and distill alike: params ($2), seen, columns, time limit */
+#define RETRAIN_COMMON_ARGS \
+	"interactions => ($2 OPERATOR(pg_catalog.->>) 'interactions')::pg_catalog.regclass, " \
+	"dim => ($2 OPERATOR(pg_catalog.->>) 'dim')::pg_catalog.int4, " \
+	"epochs => ($2 OPERATOR(pg_catalog.->>) 'epochs')::pg_catalog.int4, " \
+	"seed => ($2 OPERATOR(pg_catalog.->>) 'seed')::pg_catalog.int8, " \
+	"lr => ($2 OPERATOR(pg_catalog.->>) 'lr')::pg_catalog.float8, " \
+	"decay => ($2 OPERATOR(pg_catalog.->>) 'decay')::pg_catalog.float8, " \
+	"init_std => ($2 OPERATOR(pg_catalog.->>) 'init_std')::pg_catalog.float8, " \
+	"validation => ($2 OPERATOR(pg_catalog.->>) 'validation')::pg_catalog.regclass, " \
+	"eval_every => ($2 OPERATOR(pg_catalog.->>) 'eval_every')::pg_catalog.int4, " \
+	"patience => ($2 OPERATOR(pg_catalog.->>) 'patience')::pg_catalog.int4, " \
+	"user_column => $4, item_column => $5, " \
+	"seen => $3::pg_catalog.regclass, time_limit => $6"
+
+/* Named arguments of distill only (models of early 0.1.0 builds lack the last two) */
+#define RETRAIN_DISTILL_ARGS \
+	", teacher => $2 OPERATOR(pg_catalog.->>) 'teacher', " \
+	"teacher_scores => ($2 OPERATOR(pg_catalog.->>) 'teacher_scores')::pg_catalog.regclass, " \
+	"n_groups => ($2 OPERATOR(pg_catalog.->>) 'n_groups')::pg_catalog.int4, " \
+	"samples => ($2 OPERATOR(pg_catalog.->>) 'samples')::pg_catalog.int4, " \
+	"kd_weight => ($2 OPERATOR(pg_catalog.->>) 'kd_weight')::pg_catalog.float8, " \
+	"candidates => ($2 OPERATOR(pg_catalog.->>) 'candidates')::pg_catalog.int4, " \
+	"mu => ($2 OPERATOR(pg_catalog.->>) 'mu')::pg_catalog.float8, " \
+	"score_column => $2 OPERATOR(pg_catalog.->>) 'score_column', " \
+	"kd_decay => COALESCE(($2 OPERATOR(pg_catalog.->>) 'kd_decay')::pg_catalog.float8, 0), " \
+	"group_weight_exponent => COALESCE(($2 OPERATOR(pg_catalog.->>) 'group_weight_exponent')::pg_catalog.float8, 0)"
+
 /*
  * The call that retrains a model from its stored parameters: every
  * hyper-parameter and relation comes from params ($2), the name, seen
@@ -1166,42 +1194,8 @@ static const char *
 RetrainSql(bool teacher)
 {
 	if (teacher)
-		return "SELECT r FROM unkd.train(name => $1, "
-			"interactions => ($2 OPERATOR(pg_catalog.->>) 'interactions')::pg_catalog.regclass, "
-			"dim => ($2 OPERATOR(pg_catalog.->>) 'dim')::pg_catalog.int4, "
-			"epochs => ($2 OPERATOR(pg_catalog.->>) 'epochs')::pg_catalog.int4, "
-			"seed => ($2 OPERATOR(pg_catalog.->>) 'seed')::pg_catalog.int8, "
-			"lr => ($2 OPERATOR(pg_catalog.->>) 'lr')::pg_catalog.float8, "
-			"decay => ($2 OPERATOR(pg_catalog.->>) 'decay')::pg_catalog.float8, "
-			"init_std => ($2 OPERATOR(pg_catalog.->>) 'init_std')::pg_catalog.float8, "
-			"validation => ($2 OPERATOR(pg_catalog.->>) 'validation')::pg_catalog.regclass, "
-			"eval_every => ($2 OPERATOR(pg_catalog.->>) 'eval_every')::pg_catalog.int4, "
-			"patience => ($2 OPERATOR(pg_catalog.->>) 'patience')::pg_catalog.int4, "
-			"user_column => $4, item_column => $5, "
-			"seen => $3::pg_catalog.regclass, time_limit => $6) AS r";
-	return "SELECT r FROM unkd.distill(name => $1, "
-		"interactions => ($2 OPERATOR(pg_catalog.->>) 'interactions')::pg_catalog.regclass, "
-		"teacher => $2 OPERATOR(pg_catalog.->>) 'teacher', "
-		"teacher_scores => ($2 OPERATOR(pg_catalog.->>) 'teacher_scores')::pg_catalog.regclass, "
-		"dim => ($2 OPERATOR(pg_catalog.->>) 'dim')::pg_catalog.int4, "
-		"n_groups => ($2 OPERATOR(pg_catalog.->>) 'n_groups')::pg_catalog.int4, "
-		"samples => ($2 OPERATOR(pg_catalog.->>) 'samples')::pg_catalog.int4, "
-		"kd_weight => ($2 OPERATOR(pg_catalog.->>) 'kd_weight')::pg_catalog.float8, "
-		"epochs => ($2 OPERATOR(pg_catalog.->>) 'epochs')::pg_catalog.int4, "
-		"seed => ($2 OPERATOR(pg_catalog.->>) 'seed')::pg_catalog.int8, "
-		"lr => ($2 OPERATOR(pg_catalog.->>) 'lr')::pg_catalog.float8, "
-		"decay => ($2 OPERATOR(pg_catalog.->>) 'decay')::pg_catalog.float8, "
-		"init_std => ($2 OPERATOR(pg_catalog.->>) 'init_std')::pg_catalog.float8, "
-		"validation => ($2 OPERATOR(pg_catalog.->>) 'validation')::pg_catalog.regclass, "
-		"eval_every => ($2 OPERATOR(pg_catalog.->>) 'eval_every')::pg_catalog.int4, "
-		"patience => ($2 OPERATOR(pg_catalog.->>) 'patience')::pg_catalog.int4, "
-		"user_column => $4, item_column => $5, "
-		"candidates => ($2 OPERATOR(pg_catalog.->>) 'candidates')::pg_catalog.int4, "
-		"mu => ($2 OPERATOR(pg_catalog.->>) 'mu')::pg_catalog.float8, "
-		"score_column => $2 OPERATOR(pg_catalog.->>) 'score_column', "
-		"kd_decay => COALESCE(($2 OPERATOR(pg_catalog.->>) 'kd_decay')::pg_catalog.float8, 0), "
-		"group_weight_exponent => COALESCE(($2 OPERATOR(pg_catalog.->>) 'group_weight_exponent')::pg_catalog.float8, 0), "
-		"seen => $3::pg_catalog.regclass, time_limit => $6) AS r";
+		return "SELECT r FROM unkd.train(name => $1, " RETRAIN_COMMON_ARGS ") AS r";
+	return "SELECT r FROM unkd.distill(name => $1, " RETRAIN_COMMON_ARGS RETRAIN_DISTILL_ARGS ") AS r";
 }
 
 /*
