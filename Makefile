@@ -5,6 +5,7 @@ EXTVERSION = 0.2.0
 MODULE_big = unkd
 OBJS = \
 	src/evaluate.o \
+	src/filters.o \
 	src/input.o \
 	src/model_store.o \
 	src/popularity.o \
@@ -12,6 +13,7 @@ OBJS = \
 	src/registry.o \
 	src/security.o \
 	src/sampling.o \
+	src/similar.o \
 	src/split.o \
 	src/synthetic.o \
 	src/topk.o \
