@@ -224,3 +224,60 @@ COMMENT ON FUNCTION unkd.keep_models_on_drop() IS
 CREATE EVENT TRIGGER unkd_keep_models_on_drop ON ddl_command_start
 	WHEN TAG IN ('DROP EXTENSION')
 	EXECUTE FUNCTION unkd.keep_models_on_drop();
+
+------------------------------------------------------------------------------
+-- Filtered and similar-item recommendations (docs/recommend.md)
+------------------------------------------------------------------------------
+
+-- recommend gains an allow-list (items) and a deny-list (exclude), appended
+-- so that positional calls keep working. The new function is created before
+-- the old one is dropped, so that whatever EXECUTE privileges the old one
+-- had (by default PUBLIC's) can be copied onto it.
+CREATE FUNCTION unkd.recommend(
+	user_id bigint,
+	k integer DEFAULT 10,
+	model text DEFAULT NULL,
+	items bigint[] DEFAULT NULL,
+	exclude bigint[] DEFAULT NULL)
+RETURNS TABLE(item_id bigint, score real, rank integer)
+AS 'MODULE_PATHNAME', 'unkd_recommend' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
+
+DO $$
+DECLARE
+	old_acl pg_catalog.aclitem[];
+	grant_row record;
+BEGIN
+	SELECT p.proacl INTO old_acl FROM pg_catalog.pg_proc p
+	WHERE p.oid OPERATOR(pg_catalog.=) 'unkd.recommend(bigint, integer, text)'::pg_catalog.regprocedure;
+	IF old_acl IS NULL THEN
+		RETURN;					-- the default: PUBLIC may execute, as for the new one
+	END IF;
+	REVOKE ALL ON FUNCTION unkd.recommend(bigint, integer, text, bigint[], bigint[]) FROM PUBLIC;
+	FOR grant_row IN
+		SELECT a.grantee, a.is_grantable FROM pg_catalog.aclexplode(old_acl) a
+		WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+		  AND a.grantee OPERATOR(pg_catalog.<>) (SELECT p.proowner FROM pg_catalog.pg_proc p
+			WHERE p.oid OPERATOR(pg_catalog.=) 'unkd.recommend(bigint, integer, text)'::pg_catalog.regprocedure)
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION unkd.recommend(bigint, integer, text, bigint[], bigint[]) TO %s%s',
+			CASE WHEN grant_row.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE grant_row.grantee::pg_catalog.regrole::pg_catalog.text END,
+			CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END $$;
+
+DROP FUNCTION unkd.recommend(bigint, integer, text);
+
+COMMENT ON FUNCTION unkd.recommend(bigint, integer, text, bigint[], bigint[]) IS
+'exact top-k unseen items of a user by inner product, best first, only among items when given and never any of exclude (model NULL = the deployed model; a user the model has not seen gets the most popular unseen items, score = popularity)';
+
+CREATE FUNCTION unkd.similar_items(
+	item_id bigint,
+	k integer DEFAULT 10,
+	model text DEFAULT NULL,
+	items bigint[] DEFAULT NULL)
+RETURNS TABLE(item_id bigint, score real, rank integer)
+AS 'MODULE_PATHNAME', 'unkd_similar_items' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION unkd.similar_items(bigint, integer, text, bigint[]) IS
+'exact top-k items most similar to an item by cosine similarity of the item embeddings, best first, only among items when given (model NULL = the deployed model; the item itself and zero vectors are left out; an unknown item gets no rows)';
