@@ -22,12 +22,13 @@ PG_FUNCTION_INFO_V1(unkd_similar_items);
 #define SCALE_BLOCK 65536		/* items between interrupt checks */
 
 /*
- * Turn inner products with the query into cosines: scores[j] belongs to
- * item subset[j], or to item j when subset is NULL
+ * Divide inner products with the query by the items' norms: scores[j]
+ * belongs to item subset[j], or to item j when subset is NULL. The query's
+ * own norm, the same for every item, is applied to the k results only
+ * (QueryScale), so that both paths rank on one identically rounded product.
  */
 static void
-CosineScale(float *scores, const float *inv_norm, const int32 *subset, int64 n,
-			float query_inv_norm)
+NormScale(float *scores, const float *inv_norm, const int32 *subset, int64 n)
 {
 	for (int64 start = 0; start < n; start += SCALE_BLOCK)
 	{
@@ -36,11 +37,20 @@ CosineScale(float *scores, const float *inv_norm, const int32 *subset, int64 n,
 		CHECK_FOR_INTERRUPTS();
 		if (subset == NULL)
 			for (int64 i = start; i < end; i++)
-				scores[i] = scores[i] * query_inv_norm * inv_norm[i];
+				scores[i] = scores[i] * inv_norm[i];
 		else
 			for (int64 j = start; j < end; j++)
-				scores[j] = scores[j] * query_inv_norm * inv_norm[subset[j]];
+				scores[j] = scores[j] * inv_norm[subset[j]];
 	}
+}
+
+/* Turn the ranked scores into cosines; returns count */
+static int
+QueryScale(float *scores, int count, float query_inv_norm)
+{
+	for (int i = 0; i < count; i++)
+		scores[i] = scores[i] * query_inv_norm;
+	return count;
 }
 
 /* Cosine top k over the whole catalogue, without the skipped items */
@@ -52,9 +62,11 @@ SimilarInCatalogue(ServeModel *m, int32 query, const int32 *skipped, int64 n_ski
 
 	UnkdScoreItems(m->item_emb + (Size) query * m->dim, m->item_emb, m->n_items, m->dim,
 				   m->scores);
-	CosineScale(m->scores, m->inv_norm, NULL, m->n_items, m->inv_norm[query]);
+	NormScale(m->scores, m->inv_norm, NULL, m->n_items);
 	UnkdTopKInit(&topk, k);
-	return UnkdRankUser(m->scores, m->n_items, skipped, n_skipped, &topk, items, scores);
+	return QueryScale(scores, UnkdRankUser(m->scores, m->n_items, skipped, n_skipped,
+										   &topk, items, scores),
+					  m->inv_norm[query]);
 }
 
 /* Cosine top k among the allowed items (a sorted set, reused) only */
@@ -71,9 +83,11 @@ SimilarInSet(ServeModel *m, int32 query, int32 *allowed, int64 n_allowed,
 	allowed_scores = palloc(sizeof(float) * n_allowed);
 	UnkdScoreSubset(m->item_emb + (Size) query * m->dim, m->item_emb, m->dim,
 					allowed, n_allowed, allowed_scores);
-	CosineScale(allowed_scores, m->inv_norm, allowed, n_allowed, m->inv_norm[query]);
+	NormScale(allowed_scores, m->inv_norm, allowed, n_allowed);
 	UnkdTopKInit(&topk, (int) Min(n_allowed, (int64) k));
-	return UnkdRankSubset(allowed_scores, allowed, n_allowed, &topk, items, scores);
+	return QueryScale(scores, UnkdRankSubset(allowed_scores, allowed, n_allowed, &topk,
+											 items, scores),
+					  m->inv_norm[query]);
 }
 
 /*
