@@ -226,6 +226,28 @@ SELECT unkd.revoke_model('f1', 'regress_filt_reader');
 SELECT has_function_privilege('regress_filt_reader', 'unkd.recommend(bigint, integer, text, bigint[], bigint[])', 'EXECUTE') AS recommend_executable,
 	   has_function_privilege('regress_filt_reader', 'unkd.similar_items(bigint, integer, text, bigint[])', 'EXECUTE') AS similar_executable;
 
+-- a trained model (arbitrary float scores): a filter that allows every item
+-- returns exactly the unfiltered ranking, bit for bit, for recommend and
+-- similar_items, so filtered and unfiltered calls never disagree on ties
+CREATE TABLE filt.trained AS SELECT * FROM unkd.synthetic_interactions(300, 120, 10, 1.0, 5);
+CREATE INDEX ON filt.trained (user_id);
+SET client_min_messages = warning;
+SELECT name FROM unkd.train('f3', 'filt.trained', dim => 24, epochs => 5, seed => 1, notice_every => 0);
+RESET client_min_messages;
+SELECT count(*) > 0 AS compared, count(*) FILTER (WHERE a.score IS DISTINCT FROM b.score) AS score_diff,
+	   count(*) FILTER (WHERE a.item_id IS DISTINCT FROM b.item_id) AS order_diff
+FROM generate_series(1, 300) u,
+	 LATERAL unkd.recommend(u, 120, 'f3') a
+	 FULL JOIN LATERAL unkd.recommend(u, 120, 'f3', items => (SELECT array_agg(i) FROM generate_series(0, 200) i)) b
+	 ON a.rank = b.rank;
+SELECT count(*) > 0 AS compared, count(*) FILTER (WHERE a.score IS DISTINCT FROM b.score) AS score_diff,
+	   count(*) FILTER (WHERE a.item_id IS DISTINCT FROM b.item_id) AS order_diff
+FROM generate_series(0, 130) q,
+	 LATERAL unkd.similar_items(q, 120, 'f3') a
+	 FULL JOIN LATERAL unkd.similar_items(q, 120, 'f3', items => (SELECT array_agg(i) FROM generate_series(0, 200) i)) b
+	 ON a.rank = b.rank;
+SELECT unkd.drop_model('f3');
+
 ------------------------------------------------------------------------------
 -- errors
 ------------------------------------------------------------------------------
