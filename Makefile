@@ -6,6 +6,7 @@ MODULE_big = unkd
 OBJS = \
 	src/evaluate.o \
 	src/foldin.o \
+	src/filters.o \
 	src/input.o \
 	src/model_store.o \
 	src/popularity.o \
@@ -13,6 +14,7 @@ OBJS = \
 	src/registry.o \
 	src/security.o \
 	src/sampling.o \
+	src/similar.o \
 	src/split.o \
 	src/split_time.o \
 	src/synthetic.o \

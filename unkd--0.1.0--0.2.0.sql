@@ -299,3 +299,61 @@ AS 'MODULE_PATHNAME', 'unkd_evaluate' LANGUAGE C STABLE CALLED ON NULL INPUT ROW
 
 COMMENT ON FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text, boolean) IS
 'full-ranking recall, precision and NDCG at k of a model on a test table, with recall and top-k share per training popularity group (group_id NULL = overall); fold_in NULL folds in test users the model was not trained on from their seen rows, true every user, false none';
+
+------------------------------------------------------------------------------
+-- Filtered and similar-item recommendations (docs/recommend.md)
+------------------------------------------------------------------------------
+
+-- recommend gains an allow-list (items), a deny-list (exclude) and fold_in
+-- (see Fold-in above), appended so that positional calls keep working. The new function is created before
+-- the old one is dropped, so that whatever EXECUTE privileges the old one
+-- had (by default PUBLIC's) can be copied onto it.
+CREATE FUNCTION unkd.recommend(
+	user_id bigint,
+	k integer DEFAULT 10,
+	model text DEFAULT NULL,
+	items bigint[] DEFAULT NULL,
+	exclude bigint[] DEFAULT NULL,
+	fold_in boolean DEFAULT NULL)
+RETURNS TABLE(item_id bigint, score real, rank integer)
+AS 'MODULE_PATHNAME', 'unkd_recommend' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
+
+DO $$
+DECLARE
+	old_acl pg_catalog.aclitem[];
+	grant_row record;
+BEGIN
+	SELECT p.proacl INTO old_acl FROM pg_catalog.pg_proc p
+	WHERE p.oid OPERATOR(pg_catalog.=) 'unkd.recommend(bigint, integer, text)'::pg_catalog.regprocedure;
+	IF old_acl IS NULL THEN
+		RETURN;					-- the default: PUBLIC may execute, as for the new one
+	END IF;
+	REVOKE ALL ON FUNCTION unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean) FROM PUBLIC;
+	FOR grant_row IN
+		SELECT a.grantee, a.is_grantable FROM pg_catalog.aclexplode(old_acl) a
+		WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+		  AND a.grantee OPERATOR(pg_catalog.<>) (SELECT p.proowner FROM pg_catalog.pg_proc p
+			WHERE p.oid OPERATOR(pg_catalog.=) 'unkd.recommend(bigint, integer, text)'::pg_catalog.regprocedure)
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean) TO %s%s',
+			CASE WHEN grant_row.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE grant_row.grantee::pg_catalog.regrole::pg_catalog.text END,
+			CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END $$;
+
+DROP FUNCTION unkd.recommend(bigint, integer, text);
+
+COMMENT ON FUNCTION unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean) IS
+'exact top-k unseen items of a user by inner product, best first, only among items when given and never any of exclude (model NULL = the deployed model; a user the model has not seen is folded in from the seen relation, or without seen rows gets the most popular unseen items, score = popularity; fold_in true folds in known users too, false never)';
+
+CREATE FUNCTION unkd.similar_items(
+	item_id bigint,
+	k integer DEFAULT 10,
+	model text DEFAULT NULL,
+	items bigint[] DEFAULT NULL)
+RETURNS TABLE(item_id bigint, score real, rank integer)
+AS 'MODULE_PATHNAME', 'unkd_similar_items' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION unkd.similar_items(bigint, integer, text, bigint[]) IS
+'exact top-k items most similar to an item by cosine similarity of the item embeddings, best first, only among items when given (model NULL = the deployed model; the item itself and zero vectors are left out; an unknown item gets no rows)';

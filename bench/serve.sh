@@ -6,6 +6,8 @@
 #     pgbench for 100,000 items at dim 32 and 64,
 #   - the same call on a 10-item model (the fixed cost: function call, catalog
 #     and seen-items lookups, result tuples),
+#   - in the same run, side by side: recommend with a 1,000-item allow-list
+#     (items), with a 1,000-item deny-list (exclude), and similar_items,
 #   - a tight C loop over the same shape of matrix (bench/tight_loop.c, built
 #     with the extension's flags),
 #   - the plain-SQL ranking an analyst would write without unkd,
@@ -26,7 +28,8 @@ make -s bench/out/tight_loop
 psql -X -q -d postgres -c "CREATE EXTENSION unkd"
 
 # pgbench one script; prints p50, p99 (microseconds, first 5 calls of each
-# client skipped: they load the model into the backend's cache) and tps
+# client skipped: they load the model into the backend's cache) and tps, and
+# leaves the p50 in LAST_P50
 run_pgbench() {
 	local name=$1 script=$2 clients=$3 dir="$OUT/$(basename "$2").$3"
 	mkdir -p "$dir"
@@ -41,6 +44,18 @@ run_pgbench() {
 	tps=$(grep -Eo 'tps = [0-9.]+' "$dir/out" | head -1 | cut -d' ' -f3)
 	printf '%-34s clients=%d: p50 %6d us, p99 %6d us, %8.0f calls/s (%d calls)\n' \
 		"$name" "$clients" "$p50" "$p99" "$tps" "$n"
+	LAST_P50=$p50
+}
+
+# a / b with two decimals
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+
+# 1,000 distinct random item ids as an array literal (fixed seed per name)
+random_items() {
+	psql -X -A -t -q -d postgres -c "SELECT setseed($1)" \
+		-c "SELECT array_agg(i ORDER BY i) FROM (SELECT i FROM generate_series(1, $N_ITEMS) i ORDER BY random() LIMIT 1000) s" | tail -1
 }
 
 echo "== unkd.recommend: $N_ITEMS items, $N_USERS users with 20 seen items each, k = 10"
@@ -49,6 +64,18 @@ for dim in 32 64; do
 	cat > "$OUT/rec$dim.sql" <<SQL
 \set uid random(1, $N_USERS)
 SELECT * FROM unkd.recommend(:uid, 10, 'bench$dim');
+SQL
+	cat > "$OUT/items$dim.sql" <<SQL
+\set uid random(1, $N_USERS)
+SELECT * FROM unkd.recommend(:uid, 10, 'bench$dim', items => '$(random_items 0.11)');
+SQL
+	cat > "$OUT/exclude$dim.sql" <<SQL
+\set uid random(1, $N_USERS)
+SELECT * FROM unkd.recommend(:uid, 10, 'bench$dim', exclude => '$(random_items 0.22)');
+SQL
+	cat > "$OUT/similar$dim.sql" <<SQL
+\set iid random(1, $N_ITEMS)
+SELECT * FROM unkd.similar_items(:iid, 10, 'bench$dim');
 SQL
 	cat > "$OUT/tiny$dim.sql" <<SQL
 \set uid random(1, $N_USERS)
@@ -67,8 +94,19 @@ SQL
 		psql -X -q -d postgres -v model="$model" -v n_users="$N_USERS" -f bench/in_server.sql 2>&1 | sed 's/^.*WARNING:  //'
 	done
 	run_pgbench "recommend dim=$dim" "$OUT/rec$dim.sql" 1
+	p50_rec=$LAST_P50
+	run_pgbench "recommend items=1000 dim=$dim" "$OUT/items$dim.sql" 1
+	p50_items=$LAST_P50
+	run_pgbench "recommend exclude=1000 dim=$dim" "$OUT/exclude$dim.sql" 1
+	p50_exclude=$LAST_P50
+	run_pgbench "similar_items dim=$dim" "$OUT/similar$dim.sql" 1
+	p50_similar=$LAST_P50
 	run_pgbench "recommend dim=$dim" "$OUT/rec$dim.sql" 2
 	run_pgbench "recommend 10 items dim=$dim (fixed)" "$OUT/tiny$dim.sql" 1
+	printf 'side by side, pgbench p50, 1 client: recommend %d us | items=1000 %d us (%sx) | exclude=1000 %d us (%sx) | similar_items %d us (%sx)\n' \
+		"$p50_rec" "$p50_items" "$(ratio "$p50_items" "$p50_rec")" \
+		"$p50_exclude" "$(ratio "$p50_exclude" "$p50_rec")" \
+		"$p50_similar" "$(ratio "$p50_similar" "$p50_rec")"
 	# the plain SQL ranking is slow: a few calls are enough
 	dir="$OUT/plain$dim"; mkdir -p "$dir"; chmod 777 "$dir"
 	pgbench -n -M prepared -f "$OUT/plain$dim.sql" -c 1 -t 3 -l --log-prefix="$dir/log" postgres > "$dir/out" 2>&1

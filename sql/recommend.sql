@@ -83,13 +83,15 @@ FROM (
 	GROUP BY u, k
 ) t;
 
--- users the model has not seen get the most popular unseen items, score = popularity
-SELECT item_id, score, rank FROM unkd.recommend(27, 4, 'm1');
+-- with fold_in => false, users the model has not seen get the most popular
+-- unseen items, score = popularity (by default those with seen rows are
+-- folded in: sql/recommend_foldin.sql)
+SELECT item_id, score, rank FROM unkd.recommend(27, 4, 'm1', fold_in => false);
 SELECT count(*) AS users, count(*) FILTER (WHERE ok) AS users_matching
 FROM (
 	SELECT u, (SELECT coalesce(bool_and(r.item_id = p.item_id AND r.score = p.popularity), false)
 					  AND count(r.*) = count(p.*)
-			   FROM unkd.recommend(u, 8, 'm1') r
+			   FROM unkd.recommend(u, 8, 'm1', fold_in => false) r
 			   FULL JOIN (SELECT item_id, popularity,
 								 row_number() OVER (ORDER BY popularity DESC, item_id) AS rank
 						  FROM unkd.item_embeddings i

@@ -10,6 +10,10 @@
  * entry completely and only then replaces the old one, so an error while
  * loading leaves the previous entry intact and usable.
  *
+ * unkd.similar_items (similar.c) serves from the same entries through
+ * serve.h; it never reads the seen relation, so the seen-items plan is only
+ * prepared by the first recommend call on an entry.
+ *
  * A call pins the entry it uses: the seen-items query runs code of the seen
  * relation's owner, which may call recommend again or retrain the model, and
  * a replaced entry that is still pinned is only unlinked, then freed by the
@@ -18,6 +22,8 @@
  * its id column types checked again at every call.
  */
 #include "unkd.h"
+
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "access/relation.h"
@@ -37,44 +43,9 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "serve.h"
+
 PG_FUNCTION_INFO_V1(unkd_recommend);
-
-/* The item side of one model version, owned by its own memory context */
-typedef struct ServeModel
-{
-	struct ServeModel *next;
-	MemoryContext cxt;
-	char	   *name;
-	Oid			registry;		/* OID of unkd.models when it was loaded */
-	int64		version_id;
-	int32		dim;
-	int32		n_items;
-	int64	   *item_ids;		/* [n_items] ascending */
-	float	   *item_emb;		/* [n_items * dim] row-major */
-	int64	   *item_pop;		/* [n_items] training popularity */
-	int32	   *by_popularity;	/* [n_items] most popular first, ties id asc */
-	float	   *scores;			/* [n_items] scratch for one call */
-	UnkdIdMap  *item_map;
-	char	   *seen;			/* quoted qualified name of the seen relation */
-	char	   *user_column;
-	char	   *item_column;
-	SPIPlanPtr	seen_plan;		/* kept: item ids of one user */
-	int			pins;			/* calls using the entry now */
-} ServeModel;
-
-/* What the catalog says about the requested model for this call */
-typedef struct ServeCall
-{
-	char	   *name;
-	Oid			registry;		/* OID of unkd.models */
-	int64		version_id;
-	Oid			owner;
-	Oid		   *readers;
-	int			n_readers;
-	bool		has_user;
-	float	   *user_vec;		/* [dim] when has_user */
-	int32		user_dim;
-} ServeCall;
 
 static ServeModel *serve_models = NULL;
 static ServeModel *retired_models = NULL;	/* replaced, maybe still pinned */
@@ -132,19 +103,23 @@ UnkdRankByPopularity(const int32 *order, const int64 *item_pop, int32 n_items,
 	return count;
 }
 
-/* Validate the arguments; NULLs are errors because they would hide typos */
-static void
-CheckRecommendArgs(FunctionCallInfo fcinfo, int64 *user_id, int32 *k, char **model)
+/*
+ * Validate the (id, k, model) arguments every serving function starts with;
+ * NULLs are errors because they would hide typos
+ */
+void
+UnkdCheckServeArgs(FunctionCallInfo fcinfo, const char *id_name, int64 *id, int32 *k,
+				   char **model)
 {
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("user_id must not be NULL")));
+				 errmsg("%s must not be NULL", id_name)));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("k must not be NULL")));
-	*user_id = PG_GETARG_INT64(0);
+	*id = PG_GETARG_INT64(0);
 	*k = PG_GETARG_INT32(1);
 	/* no upper bound: k is clamped to the catalogue, which bounds memory */
 	if (*k <= 0)
@@ -190,10 +165,14 @@ CopyUserVector(Datum value, int32 *dim)
  * Resolve the model (named or deployed), its current version, owner and
  * grants and the user's vector in one indexed query, all under the caller's
  * snapshot, as the registry's owner; then check that the caller may read it.
+ * Without with_user the user id is passed as NULL, which matches no row.
  */
 static void
-LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *call)
+LookupCall(const char *model, bool with_user, int64 user_id, MemoryContext outer,
+		   ServeCall *call)
 {
+	char		nulls[3] = {' ', with_user ? ' ' : 'n', '\0'};
+
 	Datum		values[2];
 	bool		isnull;
 	HeapTuple	tuple;
@@ -229,8 +208,9 @@ LookupCall(const char *model, int64 user_id, MemoryContext outer, ServeCall *cal
 
 	values[0] = model ? CStringGetTextDatum(model) : (Datum) 0;
 	values[1] = Int64GetDatum(user_id);
+	nulls[0] = model ? ' ' : 'n';
 	ret = SPI_execute_plan(model ? call_by_name_plan : call_deployed_plan,
-						   values, model ? NULL : "n ", true, 1);
+						   values, nulls, true, 1);
 	UnkdRestoreUser(&sw);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "model lookup failed: %s", SPI_result_code_string(ret));
@@ -399,13 +379,13 @@ CheckSeenRelation(const char *seen, const char *user_column, const char *item_co
 }
 
 /*
- * Prepare the seen-items lookup of a model, as the model's owner
+ * Prepare the seen-items lookup of a cache entry, as the model's owner
  *
  * The stored name is resolved and quoted afresh: the registry row is data,
  * and only a name that denotes an existing relation reaches the SQL text.
  */
 static SPIPlanPtr
-PrepareSeenPlan(const UnkdModel *model)
+PrepareSeenPlan(const ServeModel *m, Oid owner)
 {
 	Oid			type = INT8OID;
 	Oid			relid;
@@ -413,20 +393,54 @@ PrepareSeenPlan(const UnkdModel *model)
 	UnkdUserSwitch sw;
 	SPIPlanPtr	plan;
 
-	UnkdBecomeModelOwner(model->owner, &sw);
-	relid = CheckSeenRelation(model->seen, model->user_column, model->item_column);
-	CheckSeenIndex(model->name, model->seen, model->user_column);
+	UnkdBecomeModelOwner(owner, &sw);
+	relid = CheckSeenRelation(m->seen, m->user_column, m->item_column);
+	CheckSeenIndex(m->name, m->seen, m->user_column);
 	sql = psprintf("SELECT %s::pg_catalog.int8 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
-				   quote_identifier(model->item_column), UnkdRelationName(relid),
-				   quote_identifier(model->user_column));
+				   quote_identifier(m->item_column), UnkdRelationName(relid),
+				   quote_identifier(m->user_column));
 	plan = KeepCallPlan(sql, 1, &type);
 	UnkdRestoreUser(&sw);
 	return plan;
 }
 
 /*
+ * 1 / norm of every item vector (0 for a zero vector), and the sorted list
+ * of zero vectors, which cosine similarity leaves out
+ */
+static void
+ComputeItemNorms(ServeModel *m, Size bytes)
+{
+	int32		n_zero = 0;
+
+	for (int32 i = 0; i < m->n_items; i++)
+	{
+		const float *v = m->item_emb + (Size) i * m->dim;
+		double		sq = 0.0;
+
+		if ((i & 0xFFFF) == 0xFFFF)
+			CHECK_FOR_INTERRUPTS();
+		for (int32 d = 0; d < m->dim; d++)
+			sq += (double) v[d] * v[d];
+		m->inv_norm[i] = sq > 0.0 ? (float) (1.0 / sqrt(sq)) : 0.0f;
+		if (m->inv_norm[i] == 0.0f)
+			n_zero++;
+	}
+	m->n_zero_norm = n_zero;
+	if (n_zero == 0)
+		return;
+	UnkdCheckMemoryBudget((double) bytes + (double) n_zero * sizeof(int32),
+						  "the item embeddings of the model");
+	m->zero_norm = palloc(sizeof(int32) * n_zero);
+	n_zero = 0;
+	for (int32 i = 0; i < m->n_items; i++)
+		if (m->inv_norm[i] == 0.0f)
+			m->zero_norm[n_zero++] = i;
+}
+
+/*
  * Build a cache entry for the current version of a model: load it, copy the
- * item side into one block of a fresh context, and prepare the seen plan.
+ * item side into one block of a fresh context and compute the item norms.
  * Nothing is linked into the cache here, so an error leaves it unchanged.
  */
 static ServeModel *
@@ -441,7 +455,7 @@ BuildServeModel(const char *name)
 	char	   *block;
 
 	bytes = n * (model->dim * sizeof(float) + 2 * sizeof(int64) +
-				 sizeof(int32) + sizeof(float));
+				 sizeof(int32) + 2 * sizeof(float));
 	UnkdCheckMemoryBudget((double) bytes, "the item embeddings of the model");
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "unkd serving model",
@@ -454,6 +468,8 @@ BuildServeModel(const char *name)
 		m->name = pstrdup(name);
 		m->version_id = model->version_id;
 		m->dim = model->dim;
+		m->lr = model->lr;
+		m->decay = model->decay;
 		m->n_items = model->n_items;
 		m->seen = pstrdup(model->seen);
 		m->user_column = pstrdup(model->user_column);
@@ -469,15 +485,16 @@ BuildServeModel(const char *name)
 		m->by_popularity = (int32 *) block;
 		block += n * sizeof(int32);
 		m->scores = (float *) block;
+		block += n * sizeof(float);
+		m->inv_norm = (float *) block;
 
 		memcpy(m->item_emb, model->item_emb, n * model->dim * sizeof(float));
 		memcpy(m->item_ids, model->item_ids, n * sizeof(int64));
 		memcpy(m->item_pop, model->item_pop, n * sizeof(int64));
 		UnkdPopularityOrder(m->item_pop, m->n_items, m->by_popularity);
 		m->item_map = UnkdBuildIdMap(m->item_ids, m->n_items);
+		ComputeItemNorms(m, bytes);
 		MemoryContextSwitchTo(old);
-
-		m->seen_plan = PrepareSeenPlan(model);
 	}
 	PG_CATCH();
 	{
@@ -537,6 +554,89 @@ GetServeModel(const ServeCall *call)
 }
 
 /*
+ * Resolve the call's model and pin its cache entry; SPI must be connected.
+ * The caller unpins it with UnkdServeClose, also on error.
+ */
+ServeModel *
+UnkdServeOpen(const char *model, bool with_user, int64 user_id, MemoryContext outer,
+			  ServeCall *call)
+{
+	FreeRetiredModels();
+	LookupCall(model, with_user, user_id, outer, call);
+	return GetServeModel(call);
+}
+
+/* Unpin an entry pinned by UnkdServeOpen */
+void
+UnkdServeClose(ServeModel *m)
+{
+	m->pins--;
+}
+
+/* Return ranked (item_id, score, rank) rows through the materialized SRF */
+void
+UnkdServeEmit(FunctionCallInfo fcinfo, const ServeResult *result)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	for (int i = 0; i < result->count; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int64GetDatum(result->ids[i]);
+		values[1] = Float4GetDatum(result->scores[i]);
+		values[2] = Int32GetDatum(i + 1);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/*
+ * Unlink an entry from the cache (if a newer one has not replaced it
+ * already) and retire it, so that the next call builds it again
+ */
+static void
+DiscardServeModel(ServeModel *m)
+{
+	for (ServeModel **link = &serve_models; *link != NULL; link = &(*link)->next)
+	{
+		if (*link == m)
+		{
+			*link = m->next;
+			RetireServeModel(m);
+			return;
+		}
+	}
+}
+
+/*
+ * Prepare the seen-items plan of an entry at its first recommend call. An
+ * entry whose seen relation cannot be resolved is not kept: the registry
+ * row may be corrected without a new version, as a failed load would be.
+ */
+static void
+EnsureSeenPlan(ServeModel *m, Oid owner)
+{
+	SPIPlanPtr	plan;
+
+	PG_TRY();
+	{
+		plan = PrepareSeenPlan(m, owner);
+	}
+	PG_CATCH();
+	{
+		DiscardServeModel(m);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	/* planning may have run code that served this entry re-entrantly */
+	if (m->seen_plan != NULL)
+		SPI_freeplan(plan);
+	else
+		m->seen_plan = plan;
+}
+
+/*
  * The user's seen items as sorted, distinct model item indices, read as the
  * model's owner in a security-restricted operation
  */
@@ -549,6 +649,8 @@ SeenItems(ServeModel *m, Oid owner, int64 user_id, int64 *n_seen)
 	int64		n = 0;
 	UnkdUserSwitch sw;
 
+	if (m->seen_plan == NULL)
+		EnsureSeenPlan(m, owner);
 	UnkdBecomeModelOwner(owner, &sw);
 	(void) CheckSeenRelation(m->seen, m->user_column, m->item_column);
 	ret = SPI_execute_plan(m->seen_plan, &arg, NULL, true, 0);
@@ -583,79 +685,170 @@ SeenItems(ServeModel *m, Oid owner, int64 user_id, int64 *n_seen)
 }
 
 /*
- * unkd.recommend(user_id bigint, k int, model text)
- *	  The k best unseen items of a user, best first, by inner product.
+ * The first k items of a sorted set by popularity (popularity desc, id asc),
+ * with their popularity as score; the set is reordered
+ */
+static int
+RankSetByPopularity(int32 *set, int64 n, const int64 *item_pop, int k, int32 *items,
+					float *scores)
+{
+	int			count = (int) Min(n, (int64) k);
+
+	qsort_arg(set, n, sizeof(int32), ComparePopularity, (void *) item_pop);
+	for (int i = 0; i < count; i++)
+	{
+		items[i] = set[i];
+		scores[i] = (float) item_pop[set[i]];
+	}
+	return count;
+}
+
+/* Top k over the whole catalogue, without the excluded items */
+static int
+RankCatalogue(ServeModel *m, const ServeCall *call, const int32 *excluded,
+			  int64 n_excluded, int k, int32 *items, float *scores)
+{
+	UnkdTopK	topk;
+
+	if (!call->has_user)
+		return UnkdRankByPopularity(m->by_popularity, m->item_pop, m->n_items,
+									excluded, n_excluded, k, items, scores);
+	if (k == 0)
+		return 0;
+	UnkdScoreItems(call->user_vec, m->item_emb, m->n_items, m->dim, m->scores);
+	UnkdTopKInit(&topk, k);
+	return UnkdRankUser(m->scores, m->n_items, excluded, n_excluded, &topk, items, scores);
+}
+
+/* Top k among the allowed items (sorted set, reused) only, without the excluded */
+static int
+RankAllowed(ServeModel *m, const ServeCall *call, int32 *allowed, int64 n_allowed,
+			const int32 *excluded, int64 n_excluded, int k, int32 *items, float *scores)
+{
+	UnkdTopK	topk;
+	float	   *allowed_scores;
+
+	n_allowed = UnkdSortedSubtract(allowed, n_allowed, excluded, n_excluded);
+	if (n_allowed == 0)
+		return 0;
+	if (!call->has_user)
+		return RankSetByPopularity(allowed, n_allowed, m->item_pop, k, items, scores);
+	allowed_scores = palloc(sizeof(float) * n_allowed);
+	UnkdScoreSubset(call->user_vec, m->item_emb, m->dim, allowed, n_allowed, allowed_scores);
+	UnkdTopKInit(&topk, (int) Min(n_allowed, (int64) k));
+	return UnkdRankSubset(allowed_scores, allowed, n_allowed, &topk, items, scores);
+}
+
+/*
+ * Give the call a user vector folded in from the user's seen items
+ * (foldin.c): for a user the model was not trained on, unless fold_in is
+ * false; for every user when it is true. Without seen items nothing changes.
+ */
+static void
+FoldInCall(const ServeModel *m, ServeCall *call, int64 user_id, const int32 *seen,
+		   int64 n_seen, UnkdFoldIn mode)
+{
+	if (n_seen == 0 || mode == UNKD_FOLD_IN_NEVER)
+		return;
+	if (call->has_user && mode != UNKD_FOLD_IN_ALL)
+		return;
+	call->user_vec = palloc(sizeof(float) * m->dim);
+	UnkdFoldInUser(m->item_emb, m->n_items, m->dim, seen, n_seen, m->lr, m->decay,
+				   user_id, call->user_vec);
+	call->has_user = true;
+	call->user_dim = m->dim;
+}
+
+/*
+ * The ranking of one call on a pinned entry into result (allocated in
+ * outer): the seen items and exclude merged, then the whole catalogue or
+ * only the allowed items scored
+ */
+static void
+RecommendFromEntry(ServeModel *m, ServeCall *call, int64 user_id, int k,
+				   ArrayType *items_arg, ArrayType *exclude_arg, UnkdFoldIn fold_in,
+				   MemoryContext outer, ServeResult *result)
+{
+	int32	   *excluded;
+	int64		n_excluded;
+	int32	   *items;
+
+	if (call->has_user && call->user_dim != m->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("user embedding of user " INT64_FORMAT " has %d dimensions, model \"%s\" has %d",
+						user_id, call->user_dim, m->name, m->dim)));
+	excluded = SeenItems(m, call->owner, user_id, &n_excluded);
+	FoldInCall(m, call, user_id, excluded, n_excluded, fold_in);
+	if (exclude_arg != NULL)
+	{
+		int64		n_exclude;
+		int32	   *exclude = UnkdServeItemSet(exclude_arg, "exclude", m, &n_exclude);
+
+		excluded = UnkdSortedUnion(excluded, n_excluded, exclude, n_exclude, &n_excluded);
+	}
+
+	k = Min(k, m->n_items);
+	items = palloc(sizeof(int32) * Max(k, 1));
+	result->scores = MemoryContextAlloc(outer, sizeof(float) * Max(k, 1));
+	result->ids = MemoryContextAlloc(outer, sizeof(int64) * Max(k, 1));
+	if (items_arg == NULL)
+		result->count = RankCatalogue(m, call, excluded, n_excluded, k, items,
+									  result->scores);
+	else
+	{
+		int64		n_allowed;
+		int32	   *allowed = UnkdServeItemSet(items_arg, "items", m, &n_allowed);
+
+		result->count = RankAllowed(m, call, allowed, n_allowed, excluded, n_excluded,
+									k, items, result->scores);
+	}
+	for (int i = 0; i < result->count; i++)
+		result->ids[i] = m->item_ids[items[i]];
+}
+
+/*
+ * unkd.recommend(user_id bigint, k int, model text, items bigint[],
+ *				  exclude bigint[], fold_in boolean)
+ *	  The k best unseen items of a user, best first, by inner product; only
+ *	  among items when given, never any of exclude; users the model was not
+ *	  trained on folded in from their seen items.
  */
 Datum
 unkd_recommend(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext outer = CurrentMemoryContext;
 	int64		user_id;
 	int32		k;
 	char	   *model;
+	ArrayType  *items_arg;
+	ArrayType  *exclude_arg;
 	ServeCall	call;
 	ServeModel *m;
-	int32	   *seen;
-	int64		n_seen;
-	int32	   *items;
-	float	   *scores;
-	int64	   *ids;
-	int			count;
+	ServeResult result;
+	UnkdFoldIn	fold_in;
 
-	CheckRecommendArgs(fcinfo, &user_id, &k, &model);
+	UnkdCheckServeArgs(fcinfo, "user_id", &user_id, &k, &model);
+	items_arg = UnkdOptionalItemArray(fcinfo, 3, "items");
+	exclude_arg = UnkdOptionalItemArray(fcinfo, 4, "exclude");
+	fold_in = UnkdFoldInArg(fcinfo, 5);
 	InitMaterializedSRF(fcinfo, 0);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	FreeRetiredModels();
-	LookupCall(model, user_id, outer, &call);
-	m = GetServeModel(&call);
+	m = UnkdServeOpen(model, true, user_id, outer, &call);
 	PG_TRY();
 	{
-		if (call.has_user && call.user_dim != m->dim)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("user embedding of user " INT64_FORMAT " has %d dimensions, model \"%s\" has %d",
-							user_id, call.user_dim, m->name, m->dim)));
-		seen = SeenItems(m, call.owner, user_id, &n_seen);
-
-		k = Min(k, m->n_items);
-		items = MemoryContextAlloc(outer, sizeof(int32) * Max(k, 1));
-		scores = MemoryContextAlloc(outer, sizeof(float) * Max(k, 1));
-		ids = MemoryContextAlloc(outer, sizeof(int64) * Max(k, 1));
-		if (!call.has_user)
-			count = UnkdRankByPopularity(m->by_popularity, m->item_pop, m->n_items,
-										 seen, n_seen, k, items, scores);
-		else if (k == 0)
-			count = 0;
-		else
-		{
-			UnkdTopK	topk;
-
-			UnkdScoreItems(call.user_vec, m->item_emb, m->n_items, m->dim, m->scores);
-			UnkdTopKInit(&topk, k);
-			count = UnkdRankUser(m->scores, m->n_items, seen, n_seen, &topk, items, scores);
-		}
-		for (int i = 0; i < count; i++)
-			ids[i] = m->item_ids[items[i]];
+		RecommendFromEntry(m, &call, user_id, k, items_arg, exclude_arg, fold_in, outer,
+						   &result);
 	}
 	PG_FINALLY();
 	{
-		m->pins--;
+		UnkdServeClose(m);
 	}
 	PG_END_TRY();
 	SPI_finish();
 
-	for (int i = 0; i < count; i++)
-	{
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
-
-		values[0] = Int64GetDatum(ids[i]);
-		values[1] = Float4GetDatum(scores[i]);
-		values[2] = Int32GetDatum(i + 1);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	UnkdServeEmit(fcinfo, &result);
 	return (Datum) 0;
 }

@@ -39,6 +39,27 @@ UnkdScoreItems(const float *user_vec, const float *item_emb, int32 n_items,
 	}
 }
 
+/*
+ * Inner products of one vector with the listed item vectors only:
+ * scores[j] = <vec, item subset[j]>
+ */
+void
+UnkdScoreSubset(const float *vec, const float *item_emb, int32 dim,
+				const int32 *subset, int64 n, float *scores)
+{
+	for (int64 j = 0; j < n; j++)
+	{
+		const float *v = item_emb + (Size) subset[j] * dim;
+		float		s = 0.0f;
+
+		if ((j & 0xFFFF) == 0xFFFF)
+			CHECK_FOR_INTERRUPTS();
+		for (int32 d = 0; d < dim; d++)
+			s += vec[d] * v[d];
+		scores[j] = s;
+	}
+}
+
 /* Whether (score a, item ia) ranks below (score b, item ib) */
 static inline bool
 RanksBelow(float a, int32 ia, float b, int32 ib)
@@ -177,6 +198,24 @@ UnkdRankUser(const float *scores, int32 n_items, const int32 *excluded,
 			RanksBelow(scores[i], i, topk->scores[0], topk->items[0]))
 			continue;
 		UnkdTopKAdd(topk, i, scores[i]);
+	}
+	return UnkdTopKSorted(topk, items, out_scores);
+}
+
+/*
+ * Top-k of the listed items, scores[j] being the score of item subset[j]
+ */
+int
+UnkdRankSubset(const float *scores, const int32 *subset, int64 n,
+			   UnkdTopK *topk, int32 *items, float *out_scores)
+{
+	UnkdTopKReset(topk);
+	for (int64 j = 0; j < n; j++)
+	{
+		if (topk->count == topk->k &&
+			RanksBelow(scores[j], subset[j], topk->scores[0], topk->items[0]))
+			continue;
+		UnkdTopKAdd(topk, subset[j], scores[j]);
 	}
 	return UnkdTopKSorted(topk, items, out_scores);
 }

@@ -149,6 +149,10 @@ extern int	UnkdTopKSorted(UnkdTopK *topk, int32 *items, float *scores);
 extern int	UnkdRankUser(const float *scores, int32 n_items, const int32 *excluded,
 						 int64 n_excluded, UnkdTopK *topk, int32 *items,
 						 float *out_scores);
+extern void UnkdScoreSubset(const float *vec, const float *item_emb, int32 dim,
+							const int32 *subset, int64 n, float *scores);
+extern int	UnkdRankSubset(const float *scores, const int32 *subset, int64 n,
+						   UnkdTopK *topk, int32 *items, float *out_scores);
 extern void UnkdUserMetrics(const int32 *ranked, int n_ranked, int k,
 							const int32 *test_items, int n_test,
 							double *recall, double *precision, double *ndcg);

@@ -1,6 +1,6 @@
 -- The SQL contract of API.md: objects, signatures, volatility, privileges
 BEGIN;
-SELECT plan(25);
+SELECT plan(29);
 
 SELECT has_schema('unkd');
 SELECT is_aggregate('unkd', 'popularity_strata', ARRAY['bigint', 'integer']);
@@ -36,6 +36,19 @@ SELECT is((SELECT pg_get_function_arguments('unkd.split_at(regclass,text,anycomp
 		  'split_at arguments');
 SELECT is((SELECT pg_get_function_result('unkd.split_at(regclass,text,anycompatible,text,text)'::regprocedure)),
 		  'TABLE(user_id bigint, item_id bigint, is_test boolean)', 'split_at result');
+
+-- serving: the signatures of API.md with the filter arguments appended, and
+-- who may call them (everyone: reading a model is checked per model)
+SELECT is((SELECT pg_get_function_arguments('unkd.recommend(bigint,integer,text,bigint[],bigint[],boolean)'::regprocedure)),
+		  'user_id bigint, k integer DEFAULT 10, model text DEFAULT NULL::text, items bigint[] DEFAULT NULL::bigint[], exclude bigint[] DEFAULT NULL::bigint[], fold_in boolean DEFAULT NULL::boolean',
+		  'recommend arguments');
+SELECT is((SELECT pg_get_function_arguments('unkd.similar_items(bigint,integer,text,bigint[])'::regprocedure)),
+		  'item_id bigint, k integer DEFAULT 10, model text DEFAULT NULL::text, items bigint[] DEFAULT NULL::bigint[]',
+		  'similar_items arguments');
+SELECT function_privs_are('unkd', 'recommend', ARRAY['bigint', 'integer', 'text', 'bigint[]', 'bigint[]', 'boolean'],
+						  'public', ARRAY['EXECUTE'], 'everyone may call recommend');
+SELECT function_privs_are('unkd', 'similar_items', ARRAY['bigint', 'integer', 'text', 'bigint[]'],
+						  'public', ARRAY['EXECUTE'], 'everyone may call similar_items');
 
 -- the registry
 SELECT has_table('unkd', 'models', 'registry table');

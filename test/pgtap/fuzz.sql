@@ -164,6 +164,13 @@ INSERT INTO fuzz_arg (fn, pos, name, valid, kind, nullable) VALUES
 	('recommend', 1, 'user_id', '1', 'bigint', false),
 	('recommend', 2, 'k', '5', 'int', false),
 	('recommend', 3, 'model', '''fuzz_t''', 'model', true),
+	('recommend', 4, 'items', 'NULL', 'bigint[]', true),
+	('recommend', 5, 'exclude', 'NULL', 'bigint[]', true),
+	('recommend', 6, 'fold_in', 'NULL', 'bool', true),
+	('similar_items', 1, 'item_id', '1', 'bigint', false),
+	('similar_items', 2, 'k', '5', 'int', false),
+	('similar_items', 3, 'model', '''fuzz_t''', 'model', true),
+	('similar_items', 4, 'items', 'NULL', 'bigint[]', true),
 	('evaluate', 1, 'model', '''fuzz_t''', 'model', false),
 	('evaluate', 2, 'test', '''fuzz_test''', 'regclass', false),
 	('evaluate', 3, 'k', '5', 'int', false),
@@ -210,7 +217,10 @@ INSERT INTO fuzz_value VALUES
 	('regclass', '''fuzz_empty'''), ('regclass', '''fuzz_one'''), ('regclass', '''fuzz_nulls'''),
 	('regclass', '''fuzz_limits'''), ('regclass', '''fuzz_small'''), ('regclass', '''fuzz_text'''),
 	('regclass', '''fuzz_index'''), ('regclass', '''fuzz_view'''), ('regclass', '''pg_class'''),
-	('regclass', '''unkd.model_version_seq'''), ('regclass', '0');
+	('regclass', '''unkd.model_version_seq'''), ('regclass', '0'),
+	('bigint[]', '''{}'''), ('bigint[]', '''{NULL}'''), ('bigint[]', '''{{1,2},{3,4}}'''),
+	('bigint[]', '''{-9223372036854775808,9223372036854775807,1,1}'''),
+	('bigint[]', '(SELECT array_agg(g) FROM generate_series(1::bigint, 1000000) g)');
 
 -- the call of fn with argument `changed` set to `value` (named notation)
 CREATE FUNCTION pg_temp.fuzz_call(f text, changed int, value text) RETURNS text LANGUAGE sql AS $$
