@@ -7,7 +7,8 @@
 #   - the same call on a 10-item model (the fixed cost: function call, catalog
 #     and seen-items lookups, result tuples),
 #   - in the same run, side by side: recommend with a 1,000-item allow-list
-#     (items), with a 1,000-item deny-list (exclude), and similar_items,
+#     (items), with a 1,000-item deny-list (exclude), similar_items, and a
+#     call that folds the user in from its 20 seen items (fold_in => true),
 #   - a tight C loop over the same shape of matrix (bench/tight_loop.c, built
 #     with the extension's flags),
 #   - the plain-SQL ranking an analyst would write without unkd,
@@ -77,6 +78,10 @@ SQL
 \set iid random(1, $N_ITEMS)
 SELECT * FROM unkd.similar_items(:iid, 10, 'bench$dim');
 SQL
+	cat > "$OUT/fold$dim.sql" <<SQL
+\set uid random(1, $N_USERS)
+SELECT * FROM unkd.recommend(:uid, 10, 'bench$dim', fold_in => true);
+SQL
 	cat > "$OUT/tiny$dim.sql" <<SQL
 \set uid random(1, $N_USERS)
 SELECT * FROM unkd.recommend(:uid, 10, 'bench_tiny');
@@ -101,12 +106,15 @@ SQL
 	p50_exclude=$LAST_P50
 	run_pgbench "similar_items dim=$dim" "$OUT/similar$dim.sql" 1
 	p50_similar=$LAST_P50
+	run_pgbench "recommend fold_in (20 items) dim=$dim" "$OUT/fold$dim.sql" 1
+	p50_fold=$LAST_P50
 	run_pgbench "recommend dim=$dim" "$OUT/rec$dim.sql" 2
 	run_pgbench "recommend 10 items dim=$dim (fixed)" "$OUT/tiny$dim.sql" 1
-	printf 'side by side, pgbench p50, 1 client: recommend %d us | items=1000 %d us (%sx) | exclude=1000 %d us (%sx) | similar_items %d us (%sx)\n' \
+	printf 'side by side, pgbench p50, 1 client: recommend %d us | items=1000 %d us (%sx) | exclude=1000 %d us (%sx) | similar_items %d us (%sx) | fold_in %d us (%sx)\n' \
 		"$p50_rec" "$p50_items" "$(ratio "$p50_items" "$p50_rec")" \
 		"$p50_exclude" "$(ratio "$p50_exclude" "$p50_rec")" \
-		"$p50_similar" "$(ratio "$p50_similar" "$p50_rec")"
+		"$p50_similar" "$(ratio "$p50_similar" "$p50_rec")" \
+		"$p50_fold" "$(ratio "$p50_fold" "$p50_rec")"
 	# the plain SQL ranking is slow: a few calls are enough
 	dir="$OUT/plain$dim"; mkdir -p "$dir"; chmod 777 "$dir"
 	pgbench -n -M prepared -f "$OUT/plain$dim.sql" -c 1 -t 3 -l --log-prefix="$dir/log" postgres > "$dir/out" 2>&1
