@@ -241,6 +241,19 @@ SELECT metrics->>'stopped_early' AS stopped_early, metrics->>'stop_reason' AS st
 FROM unkd.train('sec_limited', 'sec_data', dim => 4, epochs => 2, notice_every => 0,
 				time_limit => '1 hour');
 
+-- a model whose owner role was dropped: a clear error, and a superuser can
+-- still drop it
+CREATE ROLE regress_sec_gone;
+GRANT EXECUTE ON FUNCTION unkd.train TO regress_sec_gone;
+SET ROLE regress_sec_gone;
+SELECT name FROM unkd.train('sec_orphan', 'sec_data', dim => 4, epochs => 1, notice_every => 0);
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION unkd.train FROM regress_sec_gone;
+DROP ROLE regress_sec_gone;
+SELECT pg_temp.err($$SELECT * FROM unkd.recommend(1, 5, 'sec_orphan')$$);
+SELECT pg_temp.err($$SELECT * FROM unkd.evaluate('sec_orphan', 'sec_data')$$);
+SELECT pg_temp.err($$SELECT unkd.retrain('sec_orphan')$$);
+
 ------------------------------------------------------------------------------
 -- clean up
 ------------------------------------------------------------------------------

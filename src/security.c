@@ -95,6 +95,12 @@ UnkdBecomeRegistryOwner(UnkdUserSwitch *sw)
 void
 UnkdBecomeModelOwner(Oid owner, UnkdUserSwitch *sw)
 {
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the role that owns the model no longer exists"),
+				 errdetail("The model's relations are read with its owner's rights, and role OID %u was dropped.", owner),
+				 errhint("A superuser can drop the model with unkd.drop_model and train it again.")));
 	GetUserIdAndSecContext(&sw->saved_user, &sw->saved_context);
 	SetUserIdAndSecContext(owner, sw->saved_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
