@@ -245,8 +245,8 @@ SELECT pg_catalog.pg_extension_config_dump('unkd.model_version_seq', '');
 -- split_at cuts the whole table at one point in time.
 ------------------------------------------------------------------------------
 
--- order_column goes last, so every existing call keeps its meaning
-DROP FUNCTION unkd.split(regclass, double precision, bigint, text, text);
+-- order_column goes last, so every existing call keeps its meaning; the old
+-- function is dropped at the end, once its privileges are copied over
 
 CREATE FUNCTION unkd.split(
 	interactions regclass,
@@ -283,8 +283,8 @@ COMMENT ON FUNCTION unkd.split_at(regclass, text, anycompatible, text, text) IS
 -- a user vector computed from those items instead of the popularity list.
 ------------------------------------------------------------------------------
 
-DROP FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text);
-
+-- fold_in goes last; the old function is dropped at the end, once its
+-- privileges are copied over
 CREATE FUNCTION unkd.evaluate(
 	model text,
 	test regclass,
@@ -357,3 +357,41 @@ AS 'MODULE_PATHNAME', 'unkd_similar_items' LANGUAGE C STABLE CALLED ON NULL INPU
 
 COMMENT ON FUNCTION unkd.similar_items(bigint, integer, text, bigint[]) IS
 'exact top-k items most similar to an item by cosine similarity of the item embeddings, best first, only among items when given (model NULL = the deployed model; the item itself and zero vectors are left out; an unknown item gets no rows)';
+
+------------------------------------------------------------------------------
+-- Functions replaced by a longer signature keep the EXECUTE privileges the
+-- old one had: an administrator's REVOKE from PUBLIC must survive the upgrade
+------------------------------------------------------------------------------
+
+DO $$
+DECLARE
+	pair record;
+	old_acl pg_catalog.aclitem[];
+	grant_row record;
+BEGIN
+	FOR pair IN SELECT * FROM (VALUES
+		('unkd.evaluate(text, regclass, integer, integer, text, text)',
+		 'unkd.evaluate(text, regclass, integer, integer, text, text, boolean)'),
+		('unkd.split(regclass, double precision, bigint, text, text)',
+		 'unkd.split(regclass, double precision, bigint, text, text, text)')) AS v(old_sig, new_sig)
+	LOOP
+		SELECT p.proacl INTO old_acl FROM pg_catalog.pg_proc p
+		WHERE p.oid OPERATOR(pg_catalog.=) pair.old_sig::pg_catalog.regprocedure;
+		CONTINUE WHEN old_acl IS NULL;	-- the default: PUBLIC may execute, as for the new one
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', pair.new_sig);
+		FOR grant_row IN
+			SELECT a.grantee, a.is_grantable FROM pg_catalog.aclexplode(old_acl) a
+			WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+			  AND a.grantee OPERATOR(pg_catalog.<>) (SELECT p.proowner FROM pg_catalog.pg_proc p
+				WHERE p.oid OPERATOR(pg_catalog.=) pair.old_sig::pg_catalog.regprocedure)
+		LOOP
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', pair.new_sig,
+				CASE WHEN grant_row.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+					 ELSE grant_row.grantee::pg_catalog.regrole::pg_catalog.text END,
+				CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+		END LOOP;
+	END LOOP;
+END $$;
+
+DROP FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text);
+DROP FUNCTION unkd.split(regclass, double precision, bigint, text, text);

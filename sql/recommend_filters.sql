@@ -288,12 +288,19 @@ SET client_min_messages = warning;
 CREATE EXTENSION unkd VERSION '0.1.0';
 REVOKE EXECUTE ON FUNCTION unkd.recommend(bigint, integer, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION unkd.recommend(bigint, integer, text) TO regress_filt_app;
+-- evaluate and split are replaced too (fold_in, order_column)
+REVOKE EXECUTE ON FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION unkd.split(regclass, double precision, bigint, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION unkd.split(regclass, double precision, bigint, text, text) TO regress_filt_app;
 ALTER EXTENSION unkd UPDATE TO '0.2.0';
 RESET client_min_messages;
 SELECT p.oid::regprocedure AS recommend FROM pg_proc p WHERE p.proname = 'recommend';
 SELECT has_function_privilege('regress_filt_app', 'unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean)', 'EXECUTE') AS app_may,
 	   has_function_privilege('regress_filt_reader', 'unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean)', 'EXECUTE') AS others_may,
 	   has_function_privilege('regress_filt_reader', 'unkd.similar_items(bigint, integer, text, bigint[])', 'EXECUTE') AS similar_public;
+SELECT has_function_privilege('regress_filt_reader', 'unkd.evaluate(text, regclass, integer, integer, text, text, boolean)', 'EXECUTE') AS others_may_evaluate,
+	   has_function_privilege('regress_filt_app', 'unkd.split(regclass, double precision, bigint, text, text, text)', 'EXECUTE') AS app_may_split,
+	   has_function_privilege('regress_filt_reader', 'unkd.split(regclass, double precision, bigint, text, text, text)', 'EXECUTE') AS others_may_split;
 \c :regress_db
 DROP DATABASE regress_unkd_filt_upgrade;
 DROP ROLE regress_filt_app;
