@@ -185,6 +185,13 @@ AS 'MODULE_PATHNAME', 'unkd_revoke_model' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION unkd.revoke_model(text, text) IS
 'take back a grant_model';
 
+CREATE FUNCTION unkd.alter_model_owner(name text, new_owner text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'unkd_alter_model_owner' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.alter_model_owner(text, text) IS
+'give a model to another role (the caller must manage the model and be a member of the new owner)';
+
 -- creating models is a privilege, as CREATE on a schema is: grant it with
 -- GRANT EXECUTE ON FUNCTION unkd.train, unkd.distill, unkd.retrain TO role
 REVOKE EXECUTE ON FUNCTION unkd.train, unkd.distill, unkd.retrain FROM PUBLIC;

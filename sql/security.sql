@@ -241,6 +241,22 @@ SELECT metrics->>'stopped_early' AS stopped_early, metrics->>'stop_reason' AS st
 FROM unkd.train('sec_limited', 'sec_data', dim => 4, epochs => 2, notice_every => 0,
 				time_limit => '1 hour');
 
+-- a model changes owner as other objects do: the owner (or a superuser)
+-- gives it to a role it is a member of; serving then reads as the new owner
+CREATE ROLE regress_sec_team;
+GRANT regress_sec_team TO regress_sec_mallory;
+SET ROLE regress_sec_mallory;
+SELECT unkd.alter_model_owner('sec_typed', 'regress_sec_team');
+SELECT pg_temp.err($$SELECT unkd.alter_model_owner('sec_rls', 'regress_sec_alice')$$);
+SELECT name, owner FROM unkd.models WHERE name IN ('sec_typed', 'sec_rls') ORDER BY name;
+SET ROLE regress_sec_alice;
+SELECT pg_temp.err($$SELECT unkd.alter_model_owner('sec_rls', 'regress_sec_alice')$$);
+RESET ROLE;
+SELECT pg_temp.err($$SELECT unkd.alter_model_owner('sec_rls', 'regress_sec_nobody')$$);
+SELECT pg_temp.err($$SELECT unkd.alter_model_owner('sec_rls', NULL)$$);
+SELECT unkd.alter_model_owner('sec_typed', 'regress_sec_mallory');
+DROP ROLE regress_sec_team;
+
 -- a model whose owner role was dropped: a clear error, and a superuser can
 -- still drop it
 CREATE ROLE regress_sec_gone;

@@ -1,7 +1,7 @@
 /*
  * registry.c
  *	  Managing named models: unkd.deploy, drop_model, rename_model,
- *	  grant_model, revoke_model, and the guard that keeps DROP EXTENSION
+ *	  grant_model, revoke_model, alter_model_owner, and the guard that keeps DROP EXTENSION
  *	  from dropping every model by accident. Each is a plain row change in
  *	  the caller's transaction, so it takes effect atomically at commit.
  *
@@ -26,6 +26,7 @@ PG_FUNCTION_INFO_V1(unkd_rename_model);
 PG_FUNCTION_INFO_V1(unkd_grant_model);
 PG_FUNCTION_INFO_V1(unkd_revoke_model);
 PG_FUNCTION_INFO_V1(unkd_keep_models_on_drop);
+PG_FUNCTION_INFO_V1(unkd_alter_model_owner);
 
 /* A text argument that must be given */
 static char *
@@ -214,6 +215,33 @@ Datum
 unkd_revoke_model(PG_FUNCTION_ARGS)
 {
 	ChangeReaders(fcinfo, false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * unkd.alter_model_owner(name, new_owner): give a model to another role, as
+ * ALTER ... OWNER TO does: the caller must manage the model and be a member
+ * of the new owner (superusers may do anything). Serving then reads the
+ * model's relations as the new owner.
+ */
+Datum
+unkd_alter_model_owner(PG_FUNCTION_ARGS)
+{
+	char	   *name = CheckTextArg(fcinfo, 0, "name");
+	char	   *new_owner = CheckTextArg(fcinfo, 1, "new_owner");
+	Oid			role = get_role_oid(new_owner, false);
+	char	   *role_text = psprintf("%u", role);
+	const char *args[2] = {name, role_text};
+	UnkdModelMeta meta;
+
+	CheckManagedModel(name, "unkd.alter_model_owner()", &meta);
+	if (!is_member_of_role(GetUserId(), role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be member of role \"%s\" to give it model \"%s\"", new_owner, name)));
+	ExecuteAsRegistry("UPDATE unkd.models SET owner = $2::pg_catalog.oid::pg_catalog.regrole "
+					  "WHERE name OPERATOR(pg_catalog.=) $1",
+					  2, args, SPI_OK_UPDATE);
 	PG_RETURN_VOID();
 }
 

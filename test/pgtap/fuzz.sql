@@ -157,6 +157,8 @@ INSERT INTO fuzz_arg (fn, pos, name, valid, kind, nullable) VALUES
 	('rename_model', 2, 'new_name', '''fuzz_renamed''', 'name', false),
 	('grant_model', 1, 'name', '''fuzz_t''', 'model', false),
 	('grant_model', 2, 'grantee', '''public''', 'role', false),
+	('alter_model_owner', 1, 'name', '''fuzz_t''', 'model', false),
+	('alter_model_owner', 2, 'new_owner', 'current_user', 'role', false),
 	('revoke_model', 1, 'name', '''fuzz_t''', 'model', false),
 	('revoke_model', 2, 'grantee', '''public''', 'role', false),
 	('deploy', 1, 'name', '''fuzz_t''', 'model', false),
