@@ -451,10 +451,10 @@ Datum
 UnkdSaveModel(const UnkdModel *model, const char *params_json,
 			  const char *metrics_json, double train_seconds)
 {
-	Oid			types[16] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
+	Oid			types[17] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
 		INT8OID, INT8ARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID,
-	TEXTOID, REGROLEOID};
-	Datum		values[16];
+	TEXTOID, REGROLEOID, INT8OID};
+	Datum		values[17];
 	Datum		row;
 	Datum	   *strata = palloc(sizeof(Datum) * Max(model->n_strata, 1));
 	Oid			nametype[1] = {TEXTOID};
@@ -490,15 +490,24 @@ UnkdSaveModel(const UnkdModel *model, const char *params_json,
 
 	StoreBegin(&sw);
 
+	/*
+	 * The version id is taken before the upsert, as a plain value: no
+	 * volatile function in the DO UPDATE clause (which Citus refuses on a
+	 * reference table), and one sequence value per save
+	 */
+	StoreExecute("SELECT pg_catalog.nextval('unkd.model_version_seq')", 0, NULL, NULL, NULL,
+				 false, SPI_OK_SELECT);
+	values[16] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
 	/* upsert first: it locks the name against a concurrent save */
 	StoreExecute("INSERT INTO unkd.models AS m (name, kind, method, dim, n_users, n_items, "
 				 "n_interactions, strata, interactions, user_column, item_column, params, "
-				 "metrics, train_seconds, trained_at, seen, owner) "
+				 "metrics, train_seconds, trained_at, seen, owner, version_id) "
 				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
 				 "$12::pg_catalog.jsonb, $13::pg_catalog.jsonb, $14, pg_catalog.clock_timestamp(), "
-				 "$15, $16) "
+				 "$15, $16, $17) "
 				 "ON CONFLICT (name) DO UPDATE SET "
-				 "version_id = pg_catalog.nextval('unkd.model_version_seq'), "
+				 "version_id = EXCLUDED.version_id, "
 				 "version = m.version OPERATOR(pg_catalog.+) 1, "
 				 "kind = EXCLUDED.kind, method = EXCLUDED.method, dim = EXCLUDED.dim, "
 				 "n_users = EXCLUDED.n_users, n_items = EXCLUDED.n_items, "
@@ -508,7 +517,7 @@ UnkdSaveModel(const UnkdModel *model, const char *params_json,
 				 "metrics = EXCLUDED.metrics, train_seconds = EXCLUDED.train_seconds, "
 				 "trained_at = EXCLUDED.trained_at, seen = EXCLUDED.seen "
 				 "RETURNING m.*",
-				 16, types, values, NULL, false, SPI_OK_INSERT_RETURNING);
+				 17, types, values, NULL, false, SPI_OK_INSERT_RETURNING);
 	/* copied into the caller's context, so it outlives SPI_finish */
 	row = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
