@@ -402,3 +402,191 @@ END $$;
 
 DROP FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text);
 DROP FUNCTION unkd.split(regclass, double precision, bigint, text, text);
+
+------------------------------------------------------------------------------
+-- Tuning (docs/tune.md)
+--
+-- A small grid search that knows about popularity bias: each configuration
+-- is trained, scored on a validation relation for accuracy, head share and
+-- tail recall, and the best under the caller's rule is stored under name.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION unkd.tune(
+	name text,
+	interactions regclass,
+	method text,
+	grid jsonb,
+	validation regclass,
+	rule text DEFAULT 'ndcg',
+	tolerance double precision DEFAULT 0.03,
+	params jsonb DEFAULT '{}',
+	n_groups integer DEFAULT 4)
+RETURNS TABLE(run integer, config jsonb, validation_ndcg double precision,
+			  head_share double precision, tail_recall double precision,
+			  seconds double precision, chosen boolean)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $tune$
+DECLARE
+	target regprocedure;
+	allowed text[];
+	configs jsonb[] := ARRAY['{}'::jsonb];
+	expanded jsonb[];
+	grid_key text;
+	grid_values jsonb;
+	cfg jsonb;
+	val jsonb;
+	call_args text;
+	arg_key text;
+	run_name text;
+	runs jsonb[] := '{}';
+	started timestamptz;
+	best_ndcg double precision;
+	best_run integer;
+	was_deployed boolean;
+	v_ndcg double precision;
+	v_head double precision;
+	v_tail double precision;
+	i integer;
+BEGIN
+	-- the cheap checks come first
+	IF name IS NULL OR interactions IS NULL OR method IS NULL OR grid IS NULL OR validation IS NULL
+	   OR rule IS NULL OR tolerance IS NULL OR params IS NULL OR n_groups IS NULL THEN
+		RAISE EXCEPTION 'unkd.tune arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF method NOT IN ('bpr', 'kd', 'unkd') THEN
+		RAISE EXCEPTION 'method must be bpr, kd or unkd, not %', method
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF rule NOT IN ('ndcg', 'fair') THEN
+		RAISE EXCEPTION 'rule must be ndcg or fair, not %', rule
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'ndcg keeps the best validation NDCG@20; fair the lowest head share within tolerance of it.';
+	END IF;
+	IF NOT (tolerance >= 0 AND tolerance < 1) THEN
+		RAISE EXCEPTION 'tolerance must be at least 0 and below 1, not %', tolerance
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF jsonb_typeof(grid) <> 'object' OR jsonb_typeof(params) <> 'object' THEN
+		RAISE EXCEPTION 'grid and params must be JSON objects of argument names'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'For example grid => ''{"dim": [32, 64], "lr": [0.05, 0.1]}''.';
+	END IF;
+	IF octet_length(name) > 55 THEN
+		RAISE EXCEPTION 'model name is % bytes long, the limit for tune is 55 (its runs append a suffix)',
+			octet_length(name) USING ERRCODE = 'name_too_long';
+	END IF;
+
+	-- the arguments a configuration may set: the target function's own
+	target := CASE WHEN method = 'bpr'
+		THEN 'unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, regclass, boolean, interval)'::regprocedure
+		ELSE 'unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision, regclass, boolean, interval)'::regprocedure END;
+	SELECT array_agg(a) INTO allowed
+	FROM unnest((SELECT p.proargnames FROM pg_proc p WHERE p.oid = target)) a
+	WHERE a NOT IN ('name', 'interactions', 'validation', 'notice_every', 'replace');
+	FOR arg_key IN SELECT k FROM jsonb_object_keys(grid || params) k LOOP
+		IF NOT arg_key = ANY (allowed) THEN
+			RAISE EXCEPTION '% is not an argument tune can set for method %', arg_key, method
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = format('Use one of: %s.', array_to_string(allowed, ', '));
+		END IF;
+	END LOOP;
+	IF method <> 'bpr' AND (grid ? 'n_groups' OR params ? 'n_groups') THEN
+		RAISE EXCEPTION 'n_groups is set by method (kd: 1, unkd: tune''s n_groups)'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	-- the grid's configurations: one value of every key, every combination
+	FOR grid_key, grid_values IN SELECT key, value FROM jsonb_each(grid) ORDER BY key LOOP
+		IF jsonb_typeof(grid_values) <> 'array' THEN
+			grid_values := jsonb_build_array(grid_values);
+		END IF;
+		IF jsonb_array_length(grid_values) = 0 THEN
+			RAISE EXCEPTION 'grid value of % is an empty list', grid_key USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		expanded := '{}';
+		FOREACH cfg IN ARRAY configs LOOP
+			FOR val IN SELECT v FROM jsonb_array_elements(grid_values) v LOOP
+				expanded := expanded || (cfg || jsonb_build_object(grid_key, val));
+			END LOOP;
+		END LOOP;
+		configs := expanded;
+		IF cardinality(configs) > 64 THEN
+			RAISE EXCEPTION 'the grid has more than 64 configurations' USING ERRCODE = 'program_limit_exceeded',
+				HINT = 'Tune a few arguments at a time.';
+		END IF;
+	END LOOP;
+
+	-- the runs' names must be free: tune never replaces a model it did not make
+	FOR i IN 1 .. cardinality(configs) LOOP
+		IF EXISTS (SELECT FROM unkd.models m WHERE m.name = tune.name || '_tune' || i) THEN
+			RAISE EXCEPTION 'model "%" exists, and tune needs that name for run %', tune.name || '_tune' || i, i
+				USING ERRCODE = 'duplicate_object',
+					  HINT = 'Drop it, or tune under another name.';
+		END IF;
+	END LOOP;
+
+	-- train and score every configuration
+	FOR i IN 1 .. cardinality(configs) LOOP
+		cfg := params || configs[i];
+		run_name := name || '_tune' || i;
+		call_args := format('name => %L, interactions => %L, validation => %L, notice_every => 0',
+							run_name, interactions::text, validation::text);
+		IF method <> 'bpr' THEN
+			call_args := call_args || format(', n_groups => %s', CASE WHEN method = 'kd' THEN 1 ELSE tune.n_groups END);
+		END IF;
+		FOR arg_key, val IN SELECT key, value FROM jsonb_each(cfg) ORDER BY key LOOP
+			call_args := call_args || format(', %I => %L', arg_key, val #>> '{}');
+		END LOOP;
+		started := clock_timestamp();
+		EXECUTE format('SELECT 1 FROM %s(%s)', CASE WHEN method = 'bpr' THEN 'unkd.train' ELSE 'unkd.distill' END,
+					   call_args);
+		SELECT max(e.ndcg) FILTER (WHERE e.group_id IS NULL),
+			   max(e.share) FILTER (WHERE e.group_id = 0),
+			   (array_agg(e.recall ORDER BY e.group_id DESC) FILTER (WHERE e.group_id IS NOT NULL))[1]
+		INTO v_ndcg, v_head, v_tail
+		FROM unkd.evaluate(run_name, validation, 20, tune.n_groups) e;
+		runs := runs || jsonb_build_object(
+			'run', i, 'config', configs[i],
+			'seconds', extract(epoch FROM clock_timestamp() - started),
+			'ndcg', v_ndcg, 'head', v_head, 'tail', v_tail);
+	END LOOP;
+
+	-- the rule picks one run; ties go to the earlier run
+	SELECT max((r ->> 'ndcg')::float8) INTO best_ndcg FROM unnest(runs) r;
+	IF rule = 'ndcg' THEN
+		SELECT (r ->> 'run')::int INTO best_run FROM unnest(runs) r
+		ORDER BY (r ->> 'ndcg')::float8 DESC, (r ->> 'run')::int LIMIT 1;
+	ELSE
+		SELECT (r ->> 'run')::int INTO best_run FROM unnest(runs) r
+		WHERE (r ->> 'ndcg')::float8 >= (1 - tolerance) * best_ndcg
+		ORDER BY (r ->> 'head')::float8, (r ->> 'ndcg')::float8 DESC, (r ->> 'run')::int LIMIT 1;
+	END IF;
+
+	-- the chosen run becomes name (keeping its deployment); the others go
+	SELECT m.deployed INTO was_deployed FROM unkd.models m WHERE m.name = tune.name;
+	IF FOUND THEN
+		PERFORM unkd.drop_model(tune.name);
+	END IF;
+	FOR i IN 1 .. cardinality(configs) LOOP
+		IF i = best_run THEN
+			PERFORM unkd.rename_model(name || '_tune' || i, tune.name);
+		ELSE
+			PERFORM unkd.drop_model(name || '_tune' || i);
+		END IF;
+	END LOOP;
+	IF was_deployed THEN
+		PERFORM unkd.deploy(tune.name);
+	END IF;
+
+	RETURN QUERY
+	SELECT (r ->> 'run')::int, r -> 'config', (r ->> 'ndcg')::float8, (r ->> 'head')::float8,
+		   (r ->> 'tail')::float8, (r ->> 'seconds')::float8, (r ->> 'run')::int = best_run
+	FROM unnest(runs) r ORDER BY 1;
+END
+$tune$;
+
+COMMENT ON FUNCTION unkd.tune(text, regclass, text, jsonb, regclass, text, double precision, jsonb, integer) IS
+'train every configuration of a small grid, score each on a validation relation (NDCG@20, head share, tail recall), and keep the best under rule (ndcg, or fair: lowest head share within tolerance of the best NDCG) under name';
+
+REVOKE EXECUTE ON FUNCTION unkd.tune FROM PUBLIC;
