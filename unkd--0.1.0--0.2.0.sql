@@ -411,6 +411,14 @@ DROP FUNCTION unkd.split(regclass, double precision, bigint, text, text);
 -- tail recall, and the best under the caller's rule is stored under name.
 ------------------------------------------------------------------------------
 
+-- the checks train and distill make on a name, for tune to make before any run
+CREATE FUNCTION unkd.check_target(name text, command text, kind text, method text, replace boolean)
+RETURNS void
+AS 'MODULE_PATHNAME', 'unkd_check_target' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.check_target(text, text, text, text, boolean) IS
+'raise the error train or distill would raise for writing a model of this kind and method under name (read-only transaction, name length, ownership, kind or method change without replace)';
+
 CREATE FUNCTION unkd.tune(
 	name text,
 	interactions regclass,
@@ -420,7 +428,8 @@ CREATE FUNCTION unkd.tune(
 	rule text DEFAULT 'ndcg',
 	tolerance double precision DEFAULT 0.03,
 	params jsonb DEFAULT '{}',
-	n_groups integer DEFAULT 4)
+	n_groups integer DEFAULT 4,
+	replace boolean DEFAULT false)
 RETURNS TABLE(run integer, config jsonb, validation_ndcg double precision,
 			  head_share double precision, tail_recall double precision,
 			  seconds double precision, chosen boolean)
@@ -444,6 +453,9 @@ DECLARE
 	best_ndcg double precision;
 	best_run integer;
 	was_deployed boolean;
+	old_owner oid;
+	old_readers oid[];
+	reader oid;
 	v_ndcg double precision;
 	v_head double precision;
 	v_tail double precision;
@@ -451,7 +463,7 @@ DECLARE
 BEGIN
 	-- the cheap checks come first
 	IF name IS NULL OR interactions IS NULL OR method IS NULL OR grid IS NULL OR validation IS NULL
-	   OR rule IS NULL OR tolerance IS NULL OR params IS NULL OR n_groups IS NULL THEN
+	   OR rule IS NULL OR tolerance IS NULL OR params IS NULL OR n_groups IS NULL OR replace IS NULL THEN
 		RAISE EXCEPTION 'unkd.tune arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	IF method NOT IN ('bpr', 'kd', 'unkd') THEN
@@ -476,6 +488,11 @@ BEGIN
 		RAISE EXCEPTION 'model name is % bytes long, the limit for tune is 55 (its runs append a suffix)',
 			octet_length(name) USING ERRCODE = 'name_too_long';
 	END IF;
+
+	-- name may take the kept run: the caller manages an existing model of
+	-- that name, which is of the same kind and method unless replace
+	PERFORM unkd.check_target(tune.name, 'unkd.tune()', CASE WHEN method = 'bpr' THEN 'teacher' ELSE 'student' END,
+							  method, tune.replace);
 
 	-- the arguments a configuration may set: the target function's own
 	target := CASE WHEN method = 'bpr'
@@ -563,8 +580,10 @@ BEGIN
 		ORDER BY (r ->> 'head')::float8, (r ->> 'ndcg')::float8 DESC, (r ->> 'run')::int LIMIT 1;
 	END IF;
 
-	-- the chosen run becomes name (keeping its deployment); the others go
-	SELECT m.deployed INTO was_deployed FROM unkd.models m WHERE m.name = tune.name;
+	-- the chosen run becomes name, keeping the replaced model's owner, grants
+	-- and deployment, as retraining does; the other runs go
+	SELECT m.deployed, m.owner::oid, m.readers::oid[] INTO was_deployed, old_owner, old_readers
+	FROM unkd.models m WHERE m.name = tune.name;
 	IF FOUND THEN
 		PERFORM unkd.drop_model(tune.name);
 	END IF;
@@ -575,6 +594,15 @@ BEGIN
 			PERFORM unkd.drop_model(name || '_tune' || i);
 		END IF;
 	END LOOP;
+	IF old_owner IS NOT NULL THEN
+		FOREACH reader IN ARRAY old_readers LOOP
+			PERFORM unkd.grant_model(tune.name, CASE WHEN reader = 0 THEN 'public'
+				ELSE (SELECT r.rolname FROM pg_roles r WHERE r.oid = reader) END);
+		END LOOP;
+		IF old_owner IS DISTINCT FROM (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user) THEN
+			PERFORM unkd.alter_model_owner(tune.name, (SELECT r.rolname FROM pg_roles r WHERE r.oid = old_owner));
+		END IF;
+	END IF;
 	IF was_deployed THEN
 		PERFORM unkd.deploy(tune.name);
 	END IF;
@@ -586,7 +614,7 @@ BEGIN
 END
 $tune$;
 
-COMMENT ON FUNCTION unkd.tune(text, regclass, text, jsonb, regclass, text, double precision, jsonb, integer) IS
+COMMENT ON FUNCTION unkd.tune(text, regclass, text, jsonb, regclass, text, double precision, jsonb, integer, boolean) IS
 'train every configuration of a small grid, score each on a validation relation (NDCG@20, head share, tail recall), and keep the best under rule (ndcg, or fair: lowest head share within tolerance of the best NDCG) under name';
 
 REVOKE EXECUTE ON FUNCTION unkd.tune FROM PUBLIC;

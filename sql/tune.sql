@@ -37,10 +37,11 @@ SELECT (SELECT head_share FROM tune_fair WHERE chosen)
 	   = (SELECT min(head_share) FROM tune_fair
 		  WHERE validation_ndcg >= 0.97 * (SELECT max(validation_ndcg) FROM tune_fair)) AS fairest_within_tolerance,
 	   (SELECT method FROM unkd.models WHERE name = 'tune_s') AS method;
--- tuning again under a deployed name keeps it deployed
+-- tuning again under a deployed, granted name keeps its deployment and grants
 SELECT unkd.deploy('tune_t');
+SELECT unkd.grant_model('tune_t', 'public');
 SELECT count(*) AS runs FROM unkd.tune('tune_t', 'tune_train', 'bpr', '{"dim": 8}', 'tune_val', params => '{"epochs": 3}');
-SELECT name, deployed, params->>'dim' AS dim FROM unkd.models WHERE name = 'tune_t';
+SELECT name, deployed, readers, params->>'dim' AS dim FROM unkd.models WHERE name = 'tune_t';
 
 -- errors, all before any training
 SELECT pg_temp.err($$SELECT * FROM unkd.tune('x', 'tune_train', 'als', '{}', 'tune_val')$$);
@@ -57,6 +58,25 @@ SELECT pg_temp.err(format($$SELECT * FROM unkd.tune(%L, 'tune_train', 'bpr', '{}
 SELECT unkd.drop_model(name) FROM unkd.models WHERE name IN ('tune_x_tune1');
 SELECT name FROM unkd.train('tune_x_tune1', 'tune_train', dim => 2, epochs => 1, notice_every => 0);
 SELECT pg_temp.err($$SELECT * FROM unkd.tune('tune_x', 'tune_train', 'bpr', '{"dim": [2]}', 'tune_val')$$);
+-- the kept run may replace a model of the name only as train would: owned
+-- by the caller, and of the same kind and method unless replace => true
+SELECT pg_temp.err($$SELECT * FROM unkd.tune('tune_s', 'tune_train', 'bpr', '{"dim": [2]}', 'tune_val')$$);
+SELECT count(*) AS runs FROM unkd.tune('tune_s', 'tune_train', 'bpr', '{"dim": [2]}', 'tune_val',
+									   params => '{"epochs": 1}', replace => true);
+SELECT kind, method FROM unkd.models WHERE name = 'tune_s';
+CREATE ROLE regress_tune_other;
+GRANT EXECUTE ON FUNCTION unkd.tune, unkd.train TO regress_tune_other;
+GRANT SELECT ON tune_train, tune_val TO regress_tune_other;
+SET ROLE regress_tune_other;
+SELECT pg_temp.err($$SELECT * FROM unkd.tune('tune_s', 'tune_train', 'bpr', '{"dim": [2]}', 'tune_val')$$);
+RESET ROLE;
+REVOKE ALL ON tune_train, tune_val FROM regress_tune_other;
+REVOKE EXECUTE ON FUNCTION unkd.tune, unkd.train FROM regress_tune_other;
+DROP ROLE regress_tune_other;
+BEGIN TRANSACTION READ ONLY;
+SELECT pg_temp.err($$SELECT * FROM unkd.tune('tune_z', 'tune_train', 'bpr', '{"dim": [2]}', 'tune_val')$$);
+ROLLBACK;
+
 -- a failing run rolls the whole tune back: nothing half-written
 SELECT pg_temp.err($$SELECT * FROM unkd.tune('tune_y', 'tune_train', 'bpr', '{"lr": [0.05, -1]}', 'tune_val', params => '{"epochs": 2}')$$);
 SELECT count(*) AS tune_y_models FROM unkd.models WHERE name LIKE 'tune\_y%';

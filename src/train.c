@@ -127,6 +127,7 @@ PG_FUNCTION_INFO_V1(unkd_train);
 PG_FUNCTION_INFO_V1(unkd_distill);
 PG_FUNCTION_INFO_V1(unkd_distill_pairs);
 PG_FUNCTION_INFO_V1(unkd_retrain);
+PG_FUNCTION_INFO_V1(unkd_check_target);
 
 static double SecondsSince(instr_time start);
 
@@ -1253,4 +1254,28 @@ unkd_retrain(PG_FUNCTION_ARGS)
 	row = SPI_datumTransfer(row, false, -1);
 	SPI_finish();
 	PG_RETURN_DATUM(row);
+}
+
+/*
+ * unkd.check_target(name, command, kind, method, replace): the checks
+ * train and distill make on the name they will write, for callers that
+ * build a model under a name in several steps (unkd.tune), before any work
+ */
+Datum
+unkd_check_target(PG_FUNCTION_ARGS)
+{
+	TrainOptions opt = {0};
+	const char *command;
+	const char *kind;
+	const char *method;
+
+	for (int arg = 0; arg < 5; arg++)
+		CheckNotNull(fcinfo, arg, "an argument of unkd.check_target");
+	opt.name = ArgText(fcinfo, 0);
+	command = ArgText(fcinfo, 1);
+	kind = ArgText(fcinfo, 2);
+	method = ArgText(fcinfo, 3);
+	opt.replace = PG_GETARG_BOOL(4);
+	CheckTarget(&opt, command, kind, method);
+	PG_RETURN_VOID();
 }
