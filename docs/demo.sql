@@ -81,3 +81,14 @@ LEFT JOIN unkd.popularity_groups('demo_train', 4) g USING (item_id)
 ORDER BY r.rank;
 \echo '   a user the model has never seen gets the most popular items (score = popularity)'
 SELECT * FROM unkd.recommend(999999, 5);
+
+\echo '== 9. verdict (measured above): UnKD against KD'
+SELECT format('UnKD head share %s vs KD %s (test set %s); tail-group recall %s vs %s; NDCG@20 %s vs %s (%s%%)',
+			  round(u.share::numeric, 3), round(k.share::numeric, 3), round(t.share::numeric, 3),
+			  round(ut.recall::numeric, 4), round(kt.recall::numeric, 4),
+			  round(un.ndcg::numeric, 4), round(kn.ndcg::numeric, 4),
+			  round((100 * (un.ndcg / kn.ndcg - 1))::numeric, 1)) AS verdict
+FROM demo_eval u, demo_eval k, demo_test_share t, demo_eval ut, demo_eval kt, demo_eval un, demo_eval kn
+WHERE u.name = 'demo_unkd' AND u.group_id = 0 AND k.name = 'demo_kd' AND k.group_id = 0 AND t.group_id = 0
+  AND ut.name = 'demo_unkd' AND ut.group_id = 3 AND kt.name = 'demo_kd' AND kt.group_id = 3
+  AND un.name = 'demo_unkd' AND un.group_id IS NULL AND kn.name = 'demo_kd' AND kn.group_id IS NULL;
