@@ -312,9 +312,9 @@ COMMENT ON FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text, 
 ------------------------------------------------------------------------------
 
 -- recommend gains an allow-list (items), a deny-list (exclude) and fold_in
--- (see Fold-in above), appended so that positional calls keep working. The new function is created before
--- the old one is dropped, so that whatever EXECUTE privileges the old one
--- had (by default PUBLIC's) can be copied onto it.
+-- (see Fold-in above), appended so that positional calls keep working. The
+-- old function is dropped at the end, once its EXECUTE privileges (by
+-- default PUBLIC's) are copied onto the new one.
 CREATE FUNCTION unkd.recommend(
 	user_id bigint,
 	k integer DEFAULT 10,
@@ -325,31 +325,6 @@ CREATE FUNCTION unkd.recommend(
 RETURNS TABLE(item_id bigint, score real, rank integer)
 AS 'MODULE_PATHNAME', 'unkd_recommend' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
 
-DO $$
-DECLARE
-	old_acl pg_catalog.aclitem[];
-	grant_row record;
-BEGIN
-	SELECT p.proacl INTO old_acl FROM pg_catalog.pg_proc p
-	WHERE p.oid OPERATOR(pg_catalog.=) 'unkd.recommend(bigint, integer, text)'::pg_catalog.regprocedure;
-	IF old_acl IS NULL THEN
-		RETURN;					-- the default: PUBLIC may execute, as for the new one
-	END IF;
-	REVOKE ALL ON FUNCTION unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean) FROM PUBLIC;
-	FOR grant_row IN
-		SELECT a.grantee, a.is_grantable FROM pg_catalog.aclexplode(old_acl) a
-		WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-		  AND a.grantee OPERATOR(pg_catalog.<>) (SELECT p.proowner FROM pg_catalog.pg_proc p
-			WHERE p.oid OPERATOR(pg_catalog.=) 'unkd.recommend(bigint, integer, text)'::pg_catalog.regprocedure)
-	LOOP
-		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean) TO %s%s',
-			CASE WHEN grant_row.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-				 ELSE grant_row.grantee::pg_catalog.regrole::pg_catalog.text END,
-			CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-	END LOOP;
-END $$;
-
-DROP FUNCTION unkd.recommend(bigint, integer, text);
 
 COMMENT ON FUNCTION unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean) IS
 'exact top-k unseen items of a user by inner product, best first, only among items when given and never any of exclude (model NULL = the deployed model; a user the model has not seen is folded in from the seen relation, or without seen rows gets the most popular unseen items, score = popularity; fold_in true folds in known users too, false never)';
@@ -380,7 +355,9 @@ BEGIN
 		('unkd.evaluate(text, regclass, integer, integer, text, text)',
 		 'unkd.evaluate(text, regclass, integer, integer, text, text, boolean)'),
 		('unkd.split(regclass, double precision, bigint, text, text)',
-		 'unkd.split(regclass, double precision, bigint, text, text, text)')) AS v(old_sig, new_sig)
+		 'unkd.split(regclass, double precision, bigint, text, text, text)'),
+		('unkd.recommend(bigint, integer, text)',
+		 'unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean)')) AS v(old_sig, new_sig)
 	LOOP
 		SELECT p.proacl INTO old_acl FROM pg_catalog.pg_proc p
 		WHERE p.oid OPERATOR(pg_catalog.=) pair.old_sig::pg_catalog.regprocedure;
@@ -402,6 +379,7 @@ END $$;
 
 DROP FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text);
 DROP FUNCTION unkd.split(regclass, double precision, bigint, text, text);
+DROP FUNCTION unkd.recommend(bigint, integer, text);
 
 ------------------------------------------------------------------------------
 -- Tuning (docs/tune.md)

@@ -573,6 +573,28 @@ UnkdServeClose(ServeModel *m)
 	m->pins--;
 }
 
+/*
+ * Room for the top k of a call (k clamped to the catalogue): result's
+ * arrays in outer, and the item indices the ranking fills; returns them
+ */
+int32 *
+UnkdServeResultInit(const ServeModel *m, int *k, MemoryContext outer, ServeResult *result)
+{
+	*k = Min(*k, m->n_items);
+	result->count = 0;
+	result->scores = MemoryContextAlloc(outer, sizeof(float) * Max(*k, 1));
+	result->ids = MemoryContextAlloc(outer, sizeof(int64) * Max(*k, 1));
+	return palloc(sizeof(int32) * Max(*k, 1));
+}
+
+/* The ranked item indices of a result as item ids */
+void
+UnkdServeResultIds(const ServeModel *m, const int32 *items, ServeResult *result)
+{
+	for (int i = 0; i < result->count; i++)
+		result->ids[i] = m->item_ids[items[i]];
+}
+
 /* Return ranked (item_id, score, rank) rows through the materialized SRF */
 void
 UnkdServeEmit(FunctionCallInfo fcinfo, const ServeResult *result)
@@ -788,10 +810,7 @@ RecommendFromEntry(ServeModel *m, ServeCall *call, int64 user_id, int k,
 		excluded = UnkdSortedUnion(excluded, n_excluded, exclude, n_exclude, &n_excluded);
 	}
 
-	k = Min(k, m->n_items);
-	items = palloc(sizeof(int32) * Max(k, 1));
-	result->scores = MemoryContextAlloc(outer, sizeof(float) * Max(k, 1));
-	result->ids = MemoryContextAlloc(outer, sizeof(int64) * Max(k, 1));
+	items = UnkdServeResultInit(m, &k, outer, result);
 	if (items_arg == NULL)
 		result->count = RankCatalogue(m, call, excluded, n_excluded, k, items,
 									  result->scores);
@@ -803,8 +822,7 @@ RecommendFromEntry(ServeModel *m, ServeCall *call, int64 user_id, int k,
 		result->count = RankAllowed(m, call, allowed, n_allowed, excluded, n_excluded,
 									k, items, result->scores);
 	}
-	for (int i = 0; i < result->count; i++)
-		result->ids[i] = m->item_ids[items[i]];
+	UnkdServeResultIds(m, items, result);
 }
 
 /*

@@ -73,6 +73,9 @@ extern void UnkdCheckServeArgs(FunctionCallInfo fcinfo, const char *id_name,
 extern ServeModel *UnkdServeOpen(const char *model, bool with_user, int64 user_id,
 								 MemoryContext outer, ServeCall *call);
 extern void UnkdServeClose(ServeModel *m);
+extern int32 *UnkdServeResultInit(const ServeModel *m, int *k, MemoryContext outer,
+								  ServeResult *result);
+extern void UnkdServeResultIds(const ServeModel *m, const int32 *items, ServeResult *result);
 extern void UnkdServeEmit(FunctionCallInfo fcinfo, const ServeResult *result);
 
 /* filters.c: item arrays as sorted sets of model item indices */

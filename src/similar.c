@@ -108,10 +108,7 @@ SimilarFromEntry(ServeModel *m, int64 item_id, int k, ArrayType *items_arg,
 		return;
 	skipped = UnkdSortedUnion(m->zero_norm, m->n_zero_norm, &query, 1, &n_skipped);
 
-	k = Min(k, m->n_items);
-	items = palloc(sizeof(int32) * Max(k, 1));
-	result->scores = MemoryContextAlloc(outer, sizeof(float) * Max(k, 1));
-	result->ids = MemoryContextAlloc(outer, sizeof(int64) * Max(k, 1));
+	items = UnkdServeResultInit(m, &k, outer, result);
 	if (items_arg == NULL)
 		result->count = SimilarInCatalogue(m, query, skipped, n_skipped, k, items,
 										   result->scores);
@@ -123,8 +120,7 @@ SimilarFromEntry(ServeModel *m, int64 item_id, int k, ArrayType *items_arg,
 		result->count = SimilarInSet(m, query, allowed, n_allowed, skipped, n_skipped,
 									 k, items, result->scores);
 	}
-	for (int i = 0; i < result->count; i++)
-		result->ids[i] = m->item_ids[items[i]];
+	UnkdServeResultIds(m, items, result);
 }
 
 /*
