@@ -20,7 +20,9 @@ OBJS = \
 	src/synthetic.o \
 	src/topk.o \
 	src/train.o \
-	src/unkd.o
+	src/trainer.o \
+	src/unkd.o \
+	src/validation.o
 
 # Released scripts are never edited: 0.1.0 is the base, each release adds an
 # upgrade script, and the current version's install script is generated as

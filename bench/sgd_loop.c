@@ -2,7 +2,7 @@
  * sgd_loop.c
  *	  The throughput ceiling of the BPR training loop: the same SGD step
  *	  (src/sgd.h), the same shuffled visiting order and the same rejection
- *	  sampling of unseen negatives as src/train.c, on random data of a given
+ *	  sampling of unseen negatives as src/trainer.c, on random data of a given
  *	  shape, with nothing else around it. Built with the extension's flags
  *	  by `make bench-train`.
  *

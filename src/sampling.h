@@ -1,7 +1,7 @@
 /*
  * sampling.h
  *	  Teacher candidate lists and the rank-aware pair sampler of
- *	  spec/METHOD.md sections 4 and 5, shared by train.c and sampling.c.
+ *	  spec/METHOD.md sections 4 and 5, shared by trainer.c, train.c and sampling.c.
  */
 #ifndef UNKD_SAMPLING_H
 #define UNKD_SAMPLING_H

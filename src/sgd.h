@@ -1,7 +1,7 @@
 /*
  * sgd.h
  *	  The BPR stochastic-gradient step shared by the training loops
- *	  (train.c) and the standalone throughput reference (bench/sgd_loop.c).
+ *	  (trainer.c) and the standalone throughput reference (bench/sgd_loop.c).
  *
  * Plain C without PostgreSQL headers so that the benchmark compiles the very
  * same step with the same flags: whatever the in-database loop costs beyond

@@ -1,0 +1,102 @@
+/*
+ * trainer.h
+ *	  The options and state of one training run, shared by the SQL entry
+ *	  points (train.c), the epoch loop (trainer.c) and validation
+ *	  (validation.c).
+ */
+#ifndef UNKD_TRAINER_H
+#define UNKD_TRAINER_H
+
+#include "common/pg_prng.h"
+#include "portability/instr_time.h"
+
+#include "unkd.h"
+#include "sampling.h"
+
+#define VALIDATION_K		20
+#define TRAIN_STRATA		4	/* strata recorded for a plain train() model */
+#define MAX_EPOCHS			100000
+#define MAX_SAMPLES			10000
+#define MAX_CANDIDATES		100000
+
+/* Every option of one training run, as given (validated by Check...) */
+typedef struct TrainOptions
+{
+	const char *name;
+	Oid			interactions;
+	int32		dim;
+	int32		epochs;
+	int64		seed;
+	double		lr;
+	double		decay;
+	double		init_std;
+	Oid			validation;		/* InvalidOid: fixed epochs */
+	int32		eval_every;
+	int32		patience;
+	int32		notice_every;	/* 0: quiet */
+	const char *user_column;
+	const char *item_column;
+	Oid			seen;			/* InvalidOid: the interactions relation */
+	bool		replace;		/* may change the kind or method of a name */
+	double		time_limit;		/* seconds; 0: none */
+	/* distillation only */
+	bool		distill;
+	UnkdTeacherSource teacher;
+	int32		n_groups;
+	int32		samples;
+	double		kd_weight;
+	int32		candidates;
+	double		mu;
+	double		kd_decay;		/* decay of distillation steps */
+	double		group_weight_exponent;	/* 0: even pair quotas */
+} TrainOptions;
+
+/* Validation interactions mapped onto the training indices (validation.c) */
+typedef struct Validation Validation;
+
+/* The state of one run */
+typedef struct Trainer
+{
+	const TrainOptions *opt;
+	const UnkdInteractions *data;
+	float	   *user_emb;
+	float	   *item_emb;
+	float	   *best_user_emb;	/* copies at the best validation NDCG */
+	float	   *best_item_emb;
+	int32	   *order;			/* [n_pairs] this epoch's visiting order */
+	int32	   *pair_user;		/* [n_pairs] user of each CSR position */
+	pg_prng_state rng;
+	/* popularity strata */
+	int			n_strata;
+	int64		strata[UNKD_MAX_GROUPS];
+	int		   *item_group;
+	/* distillation */
+	UnkdCandidates *cand;
+	UnkdRankSampler sampler;
+	int32	   *kd_pos;			/* [n_users * samples] this epoch's pairs */
+	int32	   *kd_neg;
+	int32	   *kd_count;		/* [n_users] pairs this epoch (samples or 0) */
+	int32	   *kd_step;		/* [n_users] interactions visited this epoch */
+	Validation *val;
+	/* results */
+	double		bpr_loss;
+	double		kd_loss;
+	int64		updates;
+	int32		epochs_run;
+	int32		best_epoch;
+	double		best_ndcg;
+	double		loop_seconds;
+	const char *stop_reason;	/* "epochs", "patience" or "time_limit" */
+	instr_time	run_start;		/* the time limit counts from here */
+} Trainer;
+
+/* trainer.c */
+extern UnkdInteractions *UnkdReadTraining(const TrainOptions *opt);
+extern void UnkdComputeGroups(Trainer *t, int n_groups);
+extern Datum UnkdRunTraining(const TrainOptions *opt, const char *kind, const char *method);
+
+/* validation.c */
+extern Validation *UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data);
+extern double UnkdValidationNdcg(const Trainer *t);
+
+#endif							/* UNKD_TRAINER_H */

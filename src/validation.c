@@ -1,0 +1,104 @@
+/*
+ * validation.c
+ *	  Early stopping's measure: NDCG@20 of the current parameters on
+ *	  held-out interactions of the training users, training items excluded.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+
+#include "trainer.h"
+
+/* Validation interactions mapped onto the training indices */
+struct Validation
+{
+	int32		n_users;
+	int32	   *user;			/* [n_users] training user index */
+	int64	   *start;			/* [n_users + 1] offsets into items */
+	int32	   *items;			/* training item index, -1 if never trained on */
+	float	   *scores;			/* [n_items] scratch */
+	int32	   *ranked;			/* [VALIDATION_K] scratch */
+	UnkdTopK	topk;
+};
+
+/* Read the validation table, keeping users the model can score */
+Validation *
+UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data)
+{
+	UnkdInteractions *raw = UnkdReadInteractions(opt->validation, opt->user_column,
+												 opt->item_column);
+	Validation *val = palloc0(sizeof(Validation));
+	int64		n = 0;
+
+	val->user = palloc(raw->n_users * sizeof(int32));
+	val->start = palloc((raw->n_users + 1) * sizeof(int64));
+	val->items = UnkdAllocHuge(raw->n_pairs, sizeof(int32));
+	for (int32 v = 0; v < raw->n_users; v++)
+	{
+		int32		u = UnkdLookupUser(data, raw->user_ids[v]);
+		int64		first = n;
+
+		CHECK_FOR_INTERRUPTS();
+		if (u < 0)
+			continue;
+		for (int64 e = raw->user_start[v]; e < raw->user_start[v + 1]; e++)
+		{
+			int32		i = UnkdLookupItem(data, raw->item_ids[raw->user_items[e]]);
+
+			/* a held-out item the user trained on cannot be recommended */
+			if (i >= 0 && UnkdUserHasItem(data, u, i))
+				continue;
+			val->items[n++] = i;
+		}
+		if (n == first)
+			continue;
+		/* unknown items map to -1: sorting keeps the list searchable */
+		qsort(val->items + first, n - first, sizeof(int32), UnkdCompareInt32);
+		val->user[val->n_users] = u;
+		val->start[val->n_users] = first;
+		val->n_users++;
+	}
+	val->start[val->n_users] = n;
+	if (val->n_users == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("validation relation %s has no held-out items of training users",
+						UnkdRelationName(opt->validation)),
+				 errhint("Validate on a slice of the same users' interactions, e.g. from unkd.split.")));
+	val->scores = UnkdAllocHuge(data->n_items, sizeof(float));
+	val->ranked = palloc(VALIDATION_K * sizeof(int32));
+	UnkdTopKInit(&val->topk, VALIDATION_K);
+	return val;
+}
+
+/* Mean NDCG@20 over the validation users, with training items excluded */
+double
+UnkdValidationNdcg(const Trainer *t)
+{
+	const UnkdInteractions *data = t->data;
+	Validation *val = t->val;
+	int			dim = t->opt->dim;
+	double		sum = 0.0;
+
+	for (int32 v = 0; v < val->n_users; v++)
+	{
+		int32		u = val->user[v];
+		int64		first = data->user_start[u];
+		int			n;
+		double		recall,
+					precision,
+					ndcg;
+
+		CHECK_FOR_INTERRUPTS();
+		UnkdScoreItems(t->user_emb + (int64) u * dim, t->item_emb, data->n_items, dim,
+					   val->scores);
+		n = UnkdRankUser(val->scores, data->n_items, data->user_items + first,
+						 data->user_start[u + 1] - first, &val->topk, val->ranked, NULL);
+		UnkdUserMetrics(val->ranked, n, VALIDATION_K, val->items + val->start[v],
+						(int) (val->start[v + 1] - val->start[v]),
+						&recall, &precision, &ndcg);
+		sum += ndcg;
+	}
+	return sum / val->n_users;
+}
+
