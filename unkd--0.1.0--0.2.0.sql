@@ -101,24 +101,26 @@ CREATE FUNCTION unkd.train(
 	name text,
 	interactions regclass,
 	dim integer DEFAULT 100,
-	epochs integer DEFAULT 50,
+	epochs integer DEFAULT 1000,
 	seed bigint DEFAULT 0,
 	lr double precision DEFAULT 0.05,
 	decay double precision DEFAULT 0.01,
 	init_std double precision DEFAULT 0.1,
 	validation regclass DEFAULT NULL,
 	eval_every integer DEFAULT 5,
-	patience integer DEFAULT 2,
+	patience integer DEFAULT 10,
 	notice_every integer DEFAULT 10,
 	user_column text DEFAULT 'user_id',
 	item_column text DEFAULT 'item_id',
 	seen regclass DEFAULT NULL,
 	replace boolean DEFAULT false,
-	time_limit interval DEFAULT NULL)
+	time_limit interval DEFAULT NULL,
+	optimizer text DEFAULT 'adagrad',
+	validation_fraction double precision DEFAULT 0.1)
 RETURNS unkd.models
 AS 'MODULE_PATHNAME', 'unkd_train' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
-COMMENT ON FUNCTION unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, regclass, boolean, interval) IS
+COMMENT ON FUNCTION unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, regclass, boolean, interval, text, double precision) IS
 'train a BPR matrix factorisation model (a teacher) and store it as the new version of name';
 
 DROP FUNCTION unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision);
@@ -132,14 +134,14 @@ CREATE FUNCTION unkd.distill(
 	n_groups integer DEFAULT 4,
 	samples integer DEFAULT 30,
 	kd_weight double precision DEFAULT 1.0,
-	epochs integer DEFAULT 50,
+	epochs integer DEFAULT 1000,
 	seed bigint DEFAULT 0,
 	lr double precision DEFAULT 0.05,
 	decay double precision DEFAULT 0.01,
 	init_std double precision DEFAULT 0.1,
 	validation regclass DEFAULT NULL,
 	eval_every integer DEFAULT 5,
-	patience integer DEFAULT 2,
+	patience integer DEFAULT 10,
 	notice_every integer DEFAULT 10,
 	user_column text DEFAULT 'user_id',
 	item_column text DEFAULT 'item_id',
@@ -147,14 +149,16 @@ CREATE FUNCTION unkd.distill(
 	mu double precision DEFAULT 20,
 	score_column text DEFAULT 'score',
 	kd_decay double precision DEFAULT 0,
-	group_weight_exponent double precision DEFAULT 0,
+	group_weight_exponent double precision DEFAULT 0.25,
 	seen regclass DEFAULT NULL,
 	replace boolean DEFAULT false,
-	time_limit interval DEFAULT NULL)
+	time_limit interval DEFAULT NULL,
+	optimizer text DEFAULT 'adagrad',
+	validation_fraction double precision DEFAULT 0.1)
 RETURNS unkd.models
 AS 'MODULE_PATHNAME', 'unkd_distill' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
-COMMENT ON FUNCTION unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision, regclass, boolean, interval) IS
+COMMENT ON FUNCTION unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision, regclass, boolean, interval, text, double precision) IS
 'train a compact student with popularity-stratified (n_groups >= 2), standard (n_groups = 1) or no (kd_weight = 0) rank-aware distillation from a teacher model or score table';
 
 CREATE FUNCTION unkd.retrain(name text, time_limit interval DEFAULT NULL)
@@ -402,7 +406,7 @@ CREATE FUNCTION unkd.tune(
 	interactions regclass,
 	method text,
 	grid jsonb,
-	validation regclass,
+	validation regclass DEFAULT NULL,
 	rule text DEFAULT 'ndcg',
 	tolerance double precision DEFAULT 0.03,
 	params jsonb DEFAULT '{}',
@@ -440,7 +444,7 @@ DECLARE
 	i integer;
 BEGIN
 	-- the cheap checks come first
-	IF name IS NULL OR interactions IS NULL OR method IS NULL OR grid IS NULL OR validation IS NULL
+	IF name IS NULL OR interactions IS NULL OR method IS NULL OR grid IS NULL
 	   OR rule IS NULL OR tolerance IS NULL OR params IS NULL OR n_groups IS NULL OR replace IS NULL THEN
 		RAISE EXCEPTION 'unkd.tune arguments must not be NULL' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
@@ -474,8 +478,8 @@ BEGIN
 
 	-- the arguments a configuration may set: the target function's own
 	target := CASE WHEN method = 'bpr'
-		THEN 'unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, regclass, boolean, interval)'::regprocedure
-		ELSE 'unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision, regclass, boolean, interval)'::regprocedure END;
+		THEN 'unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, regclass, boolean, interval, text, double precision)'::regprocedure
+		ELSE 'unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision, regclass, boolean, interval, text, double precision)'::regprocedure END;
 	SELECT array_agg(a) INTO allowed
 	FROM unnest((SELECT p.proargnames FROM pg_proc p WHERE p.oid = target)) a
 	WHERE a NOT IN ('name', 'interactions', 'validation', 'notice_every', 'replace');
@@ -527,6 +531,10 @@ BEGIN
 		run_name := name || '_tune' || i;
 		call_args := format('name => %L, interactions => %L, validation => %L, notice_every => 0',
 							run_name, interactions::text, validation::text);
+		IF validation IS NULL THEN
+			call_args := format('name => %L, interactions => %L, notice_every => 0',
+								run_name, interactions::text);
+		END IF;
 		IF method <> 'bpr' THEN
 			call_args := call_args || format(', n_groups => %s', CASE WHEN method = 'kd' THEN 1 ELSE tune.n_groups END);
 		END IF;
@@ -536,11 +544,25 @@ BEGIN
 		started := clock_timestamp();
 		EXECUTE format('SELECT 1 FROM %s(%s)', CASE WHEN method = 'bpr' THEN 'unkd.train' ELSE 'unkd.distill' END,
 					   call_args);
-		SELECT max(e.ndcg) FILTER (WHERE e.group_id IS NULL),
-			   max(e.share) FILTER (WHERE e.group_id = 0),
-			   (array_agg(e.recall ORDER BY e.group_id DESC) FILTER (WHERE e.group_id IS NOT NULL))[1]
-		INTO v_ndcg, v_head, v_tail
-		FROM unkd.evaluate(run_name, validation, 20, tune.n_groups) e;
+		IF validation IS NULL THEN
+			-- the run's own held-out slice, scored by the run at its best epoch
+			SELECT (m.metrics ->> 'validation_ndcg_at_20')::float8,
+				   (m.metrics ->> 'validation_head_share_at_20')::float8,
+				   (m.metrics ->> 'validation_tail_recall_at_20')::float8
+			INTO v_ndcg, v_head, v_tail
+			FROM unkd.models m WHERE m.name = run_name;
+			IF v_ndcg IS NULL THEN
+				RAISE EXCEPTION 'run % was trained without validation', i
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Without a validation relation tune scores the runs on their internal slice: do not set validation_fraction to 0.';
+			END IF;
+		ELSE
+			SELECT max(e.ndcg) FILTER (WHERE e.group_id IS NULL),
+				   max(e.share) FILTER (WHERE e.group_id = 0),
+				   (array_agg(e.recall ORDER BY e.group_id DESC) FILTER (WHERE e.group_id IS NOT NULL))[1]
+			INTO v_ndcg, v_head, v_tail
+			FROM unkd.evaluate(run_name, validation, 20, tune.n_groups) e;
+		END IF;
 		runs := runs || jsonb_build_object(
 			'run', i, 'config', configs[i],
 			'seconds', extract(epoch FROM clock_timestamp() - started),
@@ -593,6 +615,6 @@ END
 $tune$;
 
 COMMENT ON FUNCTION unkd.tune(text, regclass, text, jsonb, regclass, text, double precision, jsonb, integer, boolean) IS
-'train every configuration of a small grid, score each on a validation relation (NDCG@20, head share, tail recall), and keep the best under rule (ndcg, or fair: lowest head share within tolerance of the best NDCG) under name';
+'train every configuration of a small grid, score each on its internal validation slice or on a validation relation (NDCG@20, head share, tail recall), and keep the best under rule (ndcg, or fair: lowest head share within tolerance of the best NDCG) under name';
 
 REVOKE EXECUTE ON FUNCTION unkd.tune FROM PUBLIC;

@@ -128,12 +128,14 @@ SELECT name, kind, method, dim, cardinality(strata) AS n_strata,
 	   params->>'teacher' AS teacher, params->>'n_groups' AS n_groups,
 	   params->>'samples' AS samples, params->>'kd_weight' AS kd_weight,
 	   params->>'candidates' AS candidates, params->>'mu' AS mu, params->>'seed' AS seed
-FROM unkd.distill('distill_unkd', 'distill_tr', teacher => 'distill_t', epochs => 5, notice_every => 0);
+FROM unkd.distill('distill_unkd', 'distill_tr', teacher => 'distill_t', epochs => 5,
+				  validation_fraction => 0, notice_every => 0);
 SELECT name, method, cardinality(strata) AS n_strata
 FROM unkd.distill('distill_kd', 'distill_tr', teacher => 'distill_t', n_groups => 1, epochs => 5,
 				  notice_every => 0);
 SELECT name, kind, method, params->>'teacher' AS teacher
-FROM unkd.distill('distill_bpr', 'distill_tr', kd_weight => 0, epochs => 5, notice_every => 0);
+FROM unkd.distill('distill_bpr', 'distill_tr', kd_weight => 0, epochs => 5, validation_fraction => 0,
+				  notice_every => 0);
 SELECT name, method, params->>'teacher_scores' AS teacher_scores
 FROM unkd.distill('distill_sparse_student', 'distill_tr', teacher_scores => 'distill_sparse',
 				  epochs => 5, notice_every => 0);
@@ -151,7 +153,7 @@ FROM unkd.models m, unkd.models b WHERE m.name = 'distill_unkd' AND b.name = 'di
 
 -- the same seed gives a bit-identical student
 SELECT name FROM unkd.distill('distill_unkd2', 'distill_tr', teacher => 'distill_t', epochs => 5,
-							  notice_every => 0);
+							  validation_fraction => 0, notice_every => 0);
 SELECT count(*) AS items, count(*) FILTER (WHERE a.embedding = b.embedding) AS identical
 FROM unkd.item_embeddings a JOIN unkd.item_embeddings b USING (item_id)
 WHERE a.model = 'distill_unkd' AND b.model = 'distill_unkd2';

@@ -235,7 +235,7 @@ SET client_min_messages = warning;
 SELECT name, metrics->>'stopped_early' AS stopped_early, metrics->>'stop_reason' AS stop_reason,
 	   (metrics->>'epochs_run')::int < 100000 AS stopped_before_the_end
 FROM unkd.train('sec_limited', 'sec_data', dim => 4, epochs => 100000, notice_every => 0,
-				time_limit => '10 ms');
+				validation_fraction => 0, time_limit => '10 ms');
 RESET client_min_messages;
 SELECT metrics->>'stopped_early' AS stopped_early, metrics->>'stop_reason' AS stop_reason
 FROM unkd.train('sec_limited', 'sec_data', dim => 4, epochs => 2, notice_every => 0,

@@ -57,10 +57,38 @@ FROM unkd.train('train_a', 'train_tr', dim => 16, epochs => 30, notice_every => 
 
 -- every hyper-parameter, the seed and the input are recorded
 SELECT key, value FROM unkd.models, jsonb_each(params) WHERE name = 'train_a' ORDER BY key;
+-- by default a seeded validation slice is held out: 10% of the
+-- interactions of a quarter of the users with two or more (75 of 300 here)
 SELECT (metrics->>'epochs_run')::int AS epochs_run,
-	   (metrics->>'pair_updates')::bigint = 30 * n_interactions AS one_update_per_pair,
+	   (metrics->>'pair_updates')::bigint =
+		   30 * (n_interactions - (metrics->>'validation_interactions')::bigint) AS one_update_per_trained_pair,
+	   (metrics->>'validation_users')::int AS validation_users,
+	   (metrics->>'validation_interactions')::bigint BETWEEN 75 AND 0.1 * n_interactions AS slice_size_ok,
+	   (metrics->>'validation_ndcg_at_20')::float8 > 0 AS validated,
+	   (metrics->>'validation_head_share_at_20')::float8 BETWEEN 0 AND 1 AS head_share_ok,
+	   (metrics->>'validation_tail_recall_at_20')::float8 BETWEEN 0 AND 1 AS tail_recall_ok,
 	   (metrics->>'loss')::float8 BETWEEN 0 AND 0.6931 AS loss_below_chance
 FROM unkd.models WHERE name = 'train_a';
+
+-- validation_fraction => 0 trains on every interaction for exactly epochs
+SELECT (metrics->>'epochs_run')::int AS epochs_run,
+	   (metrics->>'pair_updates')::bigint = 7 * n_interactions AS one_update_per_pair,
+	   metrics ? 'validation_ndcg_at_20' AS validated, metrics->>'stop_reason' AS stop_reason
+FROM unkd.train('train_fixed', 'train_tr', dim => 8, epochs => 7, validation_fraction => 0,
+				notice_every => 0);
+
+-- the default optimizer is row-wise AdaGrad; plain SGD stays selectable and
+-- gives other parameters from the same seed
+SELECT params->>'optimizer' AS optimizer FROM unkd.train('train_sgd', 'train_tr', dim => 16, epochs => 30,
+	optimizer => 'sgd', notice_every => 0);
+SELECT count(*) FILTER (WHERE a.embedding = s.embedding) AS identical_items
+FROM unkd.item_embeddings a JOIN unkd.item_embeddings s USING (item_id)
+WHERE a.model = 'train_a' AND s.model = 'train_sgd';
+
+-- without a validation relation, epochs is a maximum: the slice stops the run
+SELECT metrics->>'stop_reason' AS stop_reason,
+	   (metrics->>'epochs_run')::int - (metrics->>'best_epoch')::int = 5 * 10 AS ran_patience_past_best
+FROM unkd.train('train_auto', 'train_tr', dim => 16, notice_every => 0);
 
 -- one embedding of the right size per user and item
 SELECT (SELECT count(*) FROM unkd.user_embeddings WHERE model = 'train_a') = n_users AS all_users,
@@ -127,7 +155,8 @@ CREATE TABLE train_before AS
 CREATE TABLE train_before_emb AS
 	SELECT item_id, embedding FROM unkd.item_embeddings WHERE model = 'train_a';
 SET statement_timeout = '300ms';
-SELECT unkd.train('train_a', 'train_tr', dim => 16, epochs => 100000, notice_every => 0);
+SELECT unkd.train('train_a', 'train_tr', dim => 16, epochs => 100000, validation_fraction => 0,
+				  notice_every => 0);
 RESET statement_timeout;
 SELECT m.version = b.version AS same_version, m.version_id = b.version_id AS same_version_id
 FROM unkd.models m, train_before b WHERE m.name = 'train_a';
@@ -168,6 +197,18 @@ SELECT pg_temp.err($$SELECT unkd.train('x', 'train_empty')$$);
 CREATE TABLE train_strangers AS SELECT user_id + 1000000 AS user_id, item_id FROM train_te;
 SELECT pg_temp.err($$SELECT unkd.train('x', 'train_tr', validation => 'train_strangers', notice_every => 0)$$);
 SELECT pg_temp.err($$SELECT unkd.train('x', 'train_tr', validation => 'train_no_such_table')$$);
+SELECT pg_temp.err($$SELECT unkd.train('x', 'train_tr', optimizer => 'adam')$$);
+SELECT pg_temp.err($$SELECT unkd.train('x', 'train_tr', optimizer => NULL)$$);
+SELECT pg_temp.err($$SELECT unkd.train('x', 'train_tr', validation_fraction => 1)$$);
+SELECT pg_temp.err($$SELECT unkd.train('x', 'train_tr', validation_fraction => -0.1)$$);
+SELECT pg_temp.err($$SELECT unkd.train('x', 'train_tr', validation_fraction => 'NaN')$$);
+SELECT pg_temp.err($$SELECT unkd.distill('x', 'train_tr', kd_weight => 0, validation_fraction => NULL)$$);
+-- one interaction per user: nothing to hold out, and the error says what to do
+CREATE TABLE train_singletons AS SELECT DISTINCT ON (user_id) user_id, item_id FROM train_tr ORDER BY user_id, item_id;
+SELECT pg_temp.err($$SELECT unkd.train('x', 'train_singletons')$$);
+SELECT epochs_run FROM (SELECT (metrics->>'epochs_run')::int AS epochs_run
+	FROM unkd.train('train_single', 'train_singletons', dim => 4, epochs => 3, validation_fraction => 0,
+					notice_every => 0)) s;
 SET maintenance_work_mem = '1MB';
 SELECT pg_temp.err($$SELECT unkd.train('x', 'train_tr', dim => 1024)$$);
 RESET maintenance_work_mem;
@@ -176,4 +217,4 @@ SELECT count(*) AS no_model_x FROM unkd.models WHERE name = 'x';
 -- clean up
 SELECT unkd.drop_model(name) FROM unkd.models WHERE name LIKE 'train\_%' ORDER BY name;
 DROP TABLE train_data, train_split, train_tr, train_te, train_scores_model, train_scores_pop,
-	train_scores_random, train_renamed, train_before, train_before_emb, train_text_ids, train_empty, train_strangers;
+	train_scores_random, train_renamed, train_before, train_before_emb, train_text_ids, train_empty, train_strangers, train_singletons;

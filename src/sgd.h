@@ -12,6 +12,9 @@
 
 #include <math.h>
 
+/* keeps the first AdaGrad step of a row finite */
+#define UNKD_ADAGRAD_EPS 1e-8f
+
 /* log(1 + exp(x)) without overflow for large x */
 static inline double
 UnkdSoftplus(double x)
@@ -52,6 +55,63 @@ UnkdBprStep(float *restrict u, float *restrict p, float *restrict q,
 		u[k] = uk + step * (g * (pk - qk) - decay * uk);
 		p[k] = pk + step * (g * uk - decay * pk);
 		q[k] = qk + step * (-g * uk - decay * qk);
+	}
+	return (double) weight * UnkdSoftplus(-(double) x);
+}
+
+/*
+ * The same weighted BPR step with row-wise AdaGrad: each row (a user or an
+ * item) keeps one accumulator of its mean squared gradient, and moves by
+ * lr / sqrt(accumulator) times its gradient. Rare items, whose accumulators
+ * stay small, keep large steps while frequent ones settle, and the decaying
+ * steps let training converge instead of circling at a fixed step size.
+ */
+static inline double
+UnkdBprStepAdagrad(float *restrict u, float *restrict p, float *restrict q,
+				   float *acc_u, float *acc_p, float *acc_q,
+				   int dim, float lr, float decay, float weight)
+{
+	float		x = 0.0f;
+	float		g;
+	float		su = 0.0f;
+	float		sp = 0.0f;
+	float		sq = 0.0f;
+	float		w2 = weight * weight / (float) dim;
+	float		step_u,
+				step_p,
+				step_q;
+
+	for (int k = 0; k < dim; k++)
+		x += u[k] * (p[k] - q[k]);
+	g = 1.0f / (1.0f + expf(x));
+
+	/* squared gradient norms first: the step of each row depends on them */
+	for (int k = 0; k < dim; k++)
+	{
+		float		gu = g * (p[k] - q[k]) - decay * u[k];
+		float		gp = g * u[k] - decay * p[k];
+		float		gq = -g * u[k] - decay * q[k];
+
+		su += gu * gu;
+		sp += gp * gp;
+		sq += gq * gq;
+	}
+	*acc_u += w2 * su;
+	*acc_p += w2 * sp;
+	*acc_q += w2 * sq;
+	step_u = lr * weight / sqrtf(*acc_u + UNKD_ADAGRAD_EPS);
+	step_p = lr * weight / sqrtf(*acc_p + UNKD_ADAGRAD_EPS);
+	step_q = lr * weight / sqrtf(*acc_q + UNKD_ADAGRAD_EPS);
+
+	for (int k = 0; k < dim; k++)
+	{
+		float		uk = u[k];
+		float		pk = p[k];
+		float		qk = q[k];
+
+		u[k] = uk + step_u * (g * (pk - qk) - decay * uk);
+		p[k] = pk + step_p * (g * uk - decay * pk);
+		q[k] = qk + step_q * (-g * uk - decay * qk);
 	}
 	return (double) weight * UnkdSoftplus(-(double) x);
 }

@@ -123,6 +123,13 @@ CheckCommonOptions(const TrainOptions *opt)
 	CheckIntRange("eval_every", opt->eval_every, 1, MAX_EPOCHS);
 	CheckIntRange("patience", opt->patience, 1, MAX_EPOCHS);
 	CheckIntRange("notice_every", opt->notice_every, 0, MAX_EPOCHS);
+	if (isnan(opt->validation_fraction) || opt->validation_fraction < 0 ||
+		opt->validation_fraction >= 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("validation_fraction must be at least 0 and less than 1, not %g",
+						opt->validation_fraction),
+				 errhint("0 turns the internal validation slice off.")));
 	CheckStoredRelation(opt->interactions, "interactions", opt);
 	if (OidIsValid(opt->seen))
 		CheckStoredRelation(opt->seen, "seen", opt);
@@ -229,6 +236,39 @@ StorageArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_seen)
 	opt->time_limit = TimeLimitArg(fcinfo, a_seen + 2);
 }
 
+/* The optimizer argument: 'adagrad' or 'sgd' */
+static UnkdOptimizer
+OptimizerArg(const char *name)
+{
+	if (pg_strcasecmp(name, "adagrad") == 0)
+		return UNKD_OPTIMIZER_ADAGRAD;
+	if (pg_strcasecmp(name, "sgd") == 0)
+		return UNKD_OPTIMIZER_SGD;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown optimizer \"%s\"", name),
+			 errhint("Use 'adagrad' (the default) or 'sgd'.")));
+	return UNKD_OPTIMIZER_SGD;	/* keep the compiler quiet */
+}
+
+/*
+ * The optimizer and validation_fraction arguments, from the first one's
+ * position; without them (an older declaration) a run is plain SGD with
+ * fixed epochs unless a validation relation is given
+ */
+static void
+OptimizerArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_optimizer)
+{
+	opt->optimizer = UNKD_OPTIMIZER_SGD;
+	opt->validation_fraction = 0;
+	if (PG_NARGS() <= a_optimizer)
+		return;
+	CheckNotNull(fcinfo, a_optimizer, "optimizer");
+	CheckNotNull(fcinfo, a_optimizer + 1, "validation_fraction");
+	opt->optimizer = OptimizerArg(ArgText(fcinfo, a_optimizer));
+	opt->validation_fraction = PG_GETARG_FLOAT8(a_optimizer + 1);
+}
+
 /* Options shared by both entry points, from their argument positions */
 static void
 CommonArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_dim, int a_epochs,
@@ -273,6 +313,7 @@ unkd_train(PG_FUNCTION_ARGS)
 
 	CommonArgs(fcinfo, &opt, 2, 3, 4, 5);
 	StorageArgs(fcinfo, &opt, 14);
+	OptimizerArgs(fcinfo, &opt, 17);
 	CheckTarget(&opt, "unkd.train()", "teacher", "bpr");
 	CheckCommonOptions(&opt);
 	PG_RETURN_DATUM(UnkdRunTraining(&opt, "teacher", "bpr"));
@@ -320,6 +361,7 @@ unkd_distill(PG_FUNCTION_ARGS)
 	CommonArgs(fcinfo, &opt, 4, 8, 9, 10);
 	DistillArgs(fcinfo, &opt);
 	StorageArgs(fcinfo, &opt, 24);
+	OptimizerArgs(fcinfo, &opt, 27);
 	method = opt.kd_weight == 0 ? "bpr" : opt.n_groups == 1 ? "kd" : "unkd";
 	CheckTarget(&opt, "unkd.distill()", "student", method);
 	CheckCommonOptions(&opt);
@@ -381,7 +423,7 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 	UnkdCheckMemoryBudget(UnkdCandidatesBytes(data->n_users, opt.n_groups, opt.candidates),
 						  "distillation candidates");
 	memset(&t, 0, sizeof(t));
-	t.data = data;
+	t.data = t.all = data;
 	UnkdComputeGroups(&t, opt.n_groups);
 	t.cand = UnkdBuildCandidates(data, t.item_group, t.n_strata, opt.candidates, &opt.teacher);
 	t.cand->group_weight = UnkdGroupWeights(data, t.item_group, t.n_strata,
@@ -416,7 +458,11 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Named arguments of train and distill alike: params ($2), seen, columns, time limit */
+/*
+ * Named arguments of train and distill alike: params ($2), seen, columns,
+ * time limit; a model trained before the optimizer and the internal
+ * validation slice existed is retrained as it was, by SGD for fixed epochs
+ */
 #define RETRAIN_COMMON_ARGS \
 	"interactions => ($2 OPERATOR(pg_catalog.->>) 'interactions')::pg_catalog.regclass, " \
 	"dim => ($2 OPERATOR(pg_catalog.->>) 'dim')::pg_catalog.int4, " \
@@ -429,7 +475,9 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 	"eval_every => ($2 OPERATOR(pg_catalog.->>) 'eval_every')::pg_catalog.int4, " \
 	"patience => ($2 OPERATOR(pg_catalog.->>) 'patience')::pg_catalog.int4, " \
 	"user_column => $4, item_column => $5, " \
-	"seen => $3::pg_catalog.regclass, time_limit => $6"
+	"seen => $3::pg_catalog.regclass, time_limit => $6, " \
+	"optimizer => COALESCE($2 OPERATOR(pg_catalog.->>) 'optimizer', 'sgd'), " \
+	"validation_fraction => COALESCE(($2 OPERATOR(pg_catalog.->>) 'validation_fraction')::pg_catalog.float8, 0)"
 
 /* Named arguments of distill only (models of early 0.1.0 builds lack the last two) */
 #define RETRAIN_DISTILL_ARGS \

@@ -33,7 +33,7 @@ static double SecondsSince(instr_time start);
 void
 UnkdComputeGroups(Trainer *t, int n_groups)
 {
-	const UnkdInteractions *data = t->data;
+	const UnkdInteractions *data = t->all;
 
 	t->n_strata = UnkdComputeStrata(data->item_pop, data->n_items, n_groups, t->strata);
 	t->item_group = palloc(data->n_items * sizeof(int));
@@ -52,9 +52,14 @@ CheckRunMemory(const TrainOptions *opt, const UnkdInteractions *data)
 	double		rows = (double) data->n_users + data->n_items;
 	double		bytes = rows * opt->dim * sizeof(float);
 
-	if (OidIsValid(opt->validation))
+	if (OidIsValid(opt->validation) || opt->validation_fraction > 0)
 		bytes *= 2;				/* the best parameters are kept aside */
+	if (opt->optimizer == UNKD_OPTIMIZER_ADAGRAD)
+		bytes += rows * sizeof(float);
 	bytes += (double) data->n_pairs * 2 * sizeof(int32);
+	if (opt->validation_fraction > 0)	/* the training part's own CSR */
+		bytes += (double) data->n_pairs * sizeof(int32) +
+			(double) data->n_users * sizeof(int64) + (double) data->n_items * sizeof(int64);
 	if (opt->distill && opt->kd_weight > 0)
 	{
 		bytes += UnkdCandidatesBytes(data->n_users, opt->n_groups, opt->candidates);
@@ -84,7 +89,8 @@ InitEmbeddings(float *emb, int64 n, double std, pg_prng_state *rng)
 
 /* Allocate and initialise the trainer of one run */
 static void
-InitTrainer(Trainer *t, const TrainOptions *opt, const UnkdInteractions *data)
+InitTrainer(Trainer *t, const TrainOptions *opt, const UnkdInteractions *data,
+			const UnkdInteractions *all)
 {
 	int64		n_user_emb = (int64) data->n_users * opt->dim;
 	int64		n_item_emb = (int64) data->n_items * opt->dim;
@@ -92,11 +98,19 @@ InitTrainer(Trainer *t, const TrainOptions *opt, const UnkdInteractions *data)
 	memset(t, 0, sizeof(Trainer));
 	t->opt = opt;
 	t->data = data;
+	t->all = all;
 	pg_prng_seed(&t->rng, (uint64) opt->seed);
 	t->user_emb = UnkdAllocHuge(n_user_emb, sizeof(float));
 	t->item_emb = UnkdAllocHuge(n_item_emb, sizeof(float));
 	InitEmbeddings(t->user_emb, n_user_emb, opt->init_std, &t->rng);
 	InitEmbeddings(t->item_emb, n_item_emb, opt->init_std, &t->rng);
+	if (opt->optimizer == UNKD_OPTIMIZER_ADAGRAD)
+	{
+		t->user_acc = UnkdAllocHuge(data->n_users, sizeof(float));
+		t->item_acc = UnkdAllocHuge(data->n_items, sizeof(float));
+		memset(t->user_acc, 0, (Size) data->n_users * sizeof(float));
+		memset(t->item_acc, 0, (Size) data->n_items * sizeof(float));
+	}
 	t->order = UnkdAllocHuge(data->n_pairs, sizeof(int32));
 	t->pair_user = UnkdAllocHuge(data->n_pairs, sizeof(int32));
 	for (int64 e = 0; e < data->n_pairs; e++)
@@ -162,6 +176,21 @@ SampleEpochPairs(Trainer *t)
 	}
 }
 
+/* One weighted BPR step of user u on positive p against negative q */
+static inline double
+PairStep(const Trainer *t, int32 u, int32 p, int32 q, float lr, float decay, float weight)
+{
+	int			dim = t->opt->dim;
+	float	   *user_vec = t->user_emb + (int64) u * dim;
+	float	   *pos_vec = t->item_emb + (int64) p * dim;
+	float	   *neg_vec = t->item_emb + (int64) q * dim;
+
+	if (t->user_acc == NULL)
+		return UnkdBprStep(user_vec, pos_vec, neg_vec, dim, lr, decay, weight);
+	return UnkdBprStepAdagrad(user_vec, pos_vec, neg_vec, t->user_acc + u,
+							  t->item_acc + p, t->item_acc + q, dim, lr, decay, weight);
+}
+
 /*
  * The distillation steps attached to one visit of user u (n_u visits per
  * epoch). Each of the user's pairs must carry kd_weight * n_u / samples of
@@ -171,7 +200,7 @@ SampleEpochPairs(Trainer *t)
  * no single step is larger than a plain BPR step.
  */
 static inline double
-DistillStep(Trainer *t, int32 u, int64 n_u, float *user_vec, float lr, float decay)
+DistillStep(Trainer *t, int32 u, int64 n_u, float lr, float decay)
 {
 	int32		count = t->kd_count[u];
 	int64		visits = Max(n_u, (int64) count);
@@ -181,7 +210,6 @@ DistillStep(Trainer *t, int32 u, int64 n_u, float *user_vec, float lr, float dec
 	float		weight = (float) (t->opt->kd_weight * n_u / visits);
 	const int32 *pos = t->kd_pos + (int64) u * t->opt->samples;
 	const int32 *neg = t->kd_neg + (int64) u * t->opt->samples;
-	int			dim = t->opt->dim;
 	double		loss = 0.0;
 
 	/* one visit may carry up to samples pairs: check per visit, not per 4096 */
@@ -190,9 +218,7 @@ DistillStep(Trainer *t, int32 u, int64 n_u, float *user_vec, float lr, float dec
 	{
 		int32		slot = (int32) (m % count);
 
-		loss += UnkdBprStep(user_vec, t->item_emb + (int64) pos[slot] * dim,
-							t->item_emb + (int64) neg[slot] * dim, dim, lr, decay,
-							weight);
+		loss += PairStep(t, u, pos[slot], neg[slot], lr, decay, weight);
 		t->updates++;
 	}
 	return loss;
@@ -212,11 +238,8 @@ RunEpoch(Trainer *t)
 	/* locals: with -fno-strict-aliasing every float store would reload fields */
 	const int32 *order = t->order;
 	const int32 *pair_user = t->pair_user;
-	float	   *user_emb = t->user_emb;
-	float	   *item_emb = t->item_emb;
 	int64		n_pairs = data->n_pairs;
 	int32		n_items = data->n_items;
-	int			dim = t->opt->dim;
 	float		lr = (float) t->opt->lr;
 	float		decay = (float) t->opt->decay;
 	/* the reference leaves KD pairs unregularised; kd_decay makes it a choice */
@@ -235,7 +258,6 @@ RunEpoch(Trainer *t)
 		int32		u = pair_user[e];
 		int64		first = user_start[u];
 		int64		n_u = user_start[u + 1] - first;
-		float	   *user_vec = user_emb + (int64) u * dim;
 
 		if ((s & 4095) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -247,12 +269,11 @@ RunEpoch(Trainer *t)
 			do
 				j = UnkdScaleBelow(pg_prng_uint32(&t->rng), n_items);
 			while (UnkdSortedContains(user_items + first, n_u, j));
-			bpr_loss += UnkdBprStep(user_vec, item_emb + (int64) user_items[e] * dim,
-									item_emb + (int64) j * dim, dim, lr, decay, 1.0f);
+			bpr_loss += PairStep(t, u, user_items[e], j, lr, decay, 1.0f);
 			updates++;
 		}
 		if (distill && t->kd_count[u] > 0)
-			kd_loss += DistillStep(t, u, n_u, user_vec, lr, kd_decay);
+			kd_loss += DistillStep(t, u, n_u, lr, kd_decay);
 	}
 	t->updates += updates;
 	t->bpr_loss = bpr_loss / n_pairs;
@@ -375,7 +396,11 @@ Train(Trainer *t)
 		time_up = TimeIsUp(t);
 		if (t->val && (epoch % opt->eval_every == 0 || epoch == opt->epochs || time_up))
 		{
+			instr_time	validation_start;
+
+			INSTR_TIME_SET_CURRENT(validation_start);
 			ndcg = UnkdValidationNdcg(t);
+			t->validation_seconds += SecondsSince(validation_start);
 			if (ndcg > t->best_ndcg)
 			{
 				t->best_ndcg = ndcg;
@@ -404,7 +429,10 @@ Train(Trainer *t)
 		}
 	}
 	if (t->val)
+	{
 		CopyParameters(t, false);
+		UnkdValidationBias(t, &t->validation_head_share, &t->validation_tail_recall);
+	}
 	else
 		t->best_epoch = t->epochs_run;
 	t->loop_seconds = SecondsSince(start);
@@ -458,6 +486,9 @@ ParamsJson(const TrainOptions *opt)
 	JsonNumber(&buf, "decay", opt->decay);
 	JsonNumber(&buf, "init_std", opt->init_std);
 	JsonText(&buf, "validation", OptionalRelation(opt->validation));
+	if (!OidIsValid(opt->validation))
+		JsonNumber(&buf, "validation_fraction", opt->validation_fraction);
+	JsonText(&buf, "optimizer", opt->optimizer == UNKD_OPTIMIZER_ADAGRAD ? "adagrad" : "sgd");
 	JsonNumber(&buf, "eval_every", opt->eval_every);
 	JsonNumber(&buf, "patience", opt->patience);
 	JsonText(&buf, "seen", UnkdRelationName(OidIsValid(opt->seen) ? opt->seen : opt->interactions));
@@ -496,7 +527,15 @@ MetricsJson(const Trainer *t)
 					 strcmp(t->stop_reason, "time_limit") == 0 ? "true" : "false");
 	JsonText(&buf, "stop_reason", t->stop_reason);
 	if (t->val)
+	{
 		JsonNumber(&buf, "validation_ndcg_at_20", t->best_ndcg);
+		JsonNumber(&buf, "validation_head_share_at_20", t->validation_head_share);
+		JsonNumber(&buf, "validation_tail_recall_at_20", t->validation_tail_recall);
+		JsonNumber(&buf, "validation_users", t->validation_users);
+		appendStringInfo(&buf, ", \"validation_interactions\": " INT64_FORMAT,
+						 t->validation_interactions);
+		JsonNumber(&buf, "validation_seconds", t->validation_seconds);
+	}
 	appendStringInfo(&buf, ", \"pair_updates\": " INT64_FORMAT, t->updates);
 	JsonNumber(&buf, "loop_seconds", t->loop_seconds);
 	appendStringInfoChar(&buf, '}');
@@ -508,7 +547,7 @@ static Datum
 SaveTrained(const Trainer *t, const char *kind, const char *method, double seconds)
 {
 	const TrainOptions *opt = t->opt;
-	const UnkdInteractions *data = t->data;
+	const UnkdInteractions *data = t->all;
 	UnkdModel	model = {0};
 
 	model.name = (char *) opt->name;
@@ -552,33 +591,48 @@ UnkdReadTraining(const TrainOptions *opt)
 	return data;
 }
 
+/* Candidate lists and pair buffers of a distilling run */
+static void
+InitCandidates(Trainer *t)
+{
+	const TrainOptions *opt = t->opt;
+
+	/* from all the input: held-out positives are no candidates either */
+	t->cand = UnkdBuildCandidates(t->all, t->item_group, t->n_strata, opt->candidates,
+								  &opt->teacher);
+	t->cand->group_weight = UnkdGroupWeights(t->all, t->item_group, t->n_strata,
+											 opt->group_weight_exponent);
+	InitDistillation(t);
+}
+
 /* The whole run shared by train and distill; returns the models row */
 Datum
 UnkdRunTraining(const TrainOptions *opt, const char *kind, const char *method)
 {
 	UnkdInteractions *data;
+	UnkdInteractions *train_part;
+	Validation *val = NULL;
 	Trainer		t;
 	instr_time	start;
 
 	INSTR_TIME_SET_CURRENT(start);
 	data = UnkdReadTraining(opt);
 	CheckRunMemory(opt, data);
-	InitTrainer(&t, opt, data);
+	train_part = data;
+	if (OidIsValid(opt->validation))
+		val = UnkdLoadValidation(opt, data);
+	else if (opt->validation_fraction > 0)
+		val = UnkdHoldOutValidation(data, opt->validation_fraction, opt->seed, &train_part);
+	InitTrainer(&t, opt, train_part, data);
 	t.run_start = start;
 	UnkdComputeGroups(&t, opt->distill ? opt->n_groups : TRAIN_STRATA);
 	if (opt->distill && opt->kd_weight > 0)
-	{
-		t.cand = UnkdBuildCandidates(data, t.item_group, t.n_strata, opt->candidates,
-									 &opt->teacher);
-		t.cand->group_weight = UnkdGroupWeights(data, t.item_group, t.n_strata,
-												opt->group_weight_exponent);
-		InitDistillation(&t);
-	}
-	if (OidIsValid(opt->validation))
-		t.val = UnkdLoadValidation(opt, data);
+		InitCandidates(&t);
+	t.val = val;
+	if (val)
+		UnkdValidationSize(val, &t.validation_users, &t.validation_interactions);
 	Train(&t);
 	/* the activity shows the statement again, not the last epoch */
 	pgstat_report_activity(STATE_RUNNING, debug_query_string);
 	return SaveTrained(&t, kind, method, SecondsSince(start));
 }
-

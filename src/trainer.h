@@ -19,6 +19,13 @@
 #define MAX_SAMPLES			10000
 #define MAX_CANDIDATES		100000
 
+/* How SGD steps are sized */
+typedef enum UnkdOptimizer
+{
+	UNKD_OPTIMIZER_SGD,			/* one learning rate for every step */
+	UNKD_OPTIMIZER_ADAGRAD		/* row-wise AdaGrad */
+} UnkdOptimizer;
+
 /* Every option of one training run, as given (validated by Check...) */
 typedef struct TrainOptions
 {
@@ -39,6 +46,8 @@ typedef struct TrainOptions
 	Oid			seen;			/* InvalidOid: the interactions relation */
 	bool		replace;		/* may change the kind or method of a name */
 	double		time_limit;		/* seconds; 0: none */
+	UnkdOptimizer optimizer;
+	double		validation_fraction;	/* held out when validation is not given; 0: none */
 	/* distillation only */
 	bool		distill;
 	UnkdTeacherSource teacher;
@@ -58,11 +67,14 @@ typedef struct Validation Validation;
 typedef struct Trainer
 {
 	const TrainOptions *opt;
-	const UnkdInteractions *data;
+	const UnkdInteractions *data;	/* what the epochs train on */
+	const UnkdInteractions *all;	/* all input: data plus any held-out slice */
 	float	   *user_emb;
 	float	   *item_emb;
 	float	   *best_user_emb;	/* copies at the best validation NDCG */
 	float	   *best_item_emb;
+	float	   *user_acc;		/* [n_users] AdaGrad accumulators, or NULL */
+	float	   *item_acc;		/* [n_items] */
 	int32	   *order;			/* [n_pairs] this epoch's visiting order */
 	int32	   *pair_user;		/* [n_pairs] user of each CSR position */
 	pg_prng_state rng;
@@ -86,6 +98,11 @@ typedef struct Trainer
 	int32		best_epoch;
 	double		best_ndcg;
 	double		loop_seconds;
+	double		validation_seconds;	/* of loop_seconds, spent validating */
+	int32		validation_users;
+	int64		validation_interactions;
+	double		validation_head_share;	/* of the best parameters */
+	double		validation_tail_recall;
 	const char *stop_reason;	/* "epochs", "patience" or "time_limit" */
 	instr_time	run_start;		/* the time limit counts from here */
 } Trainer;
@@ -97,6 +114,10 @@ extern Datum UnkdRunTraining(const TrainOptions *opt, const char *kind, const ch
 
 /* validation.c */
 extern Validation *UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data);
+extern Validation *UnkdHoldOutValidation(const UnkdInteractions *all, double fraction,
+										 int64 seed, UnkdInteractions **rest);
+extern void UnkdValidationSize(const Validation *val, int32 *users, int64 *interactions);
+extern void UnkdValidationBias(const Trainer *t, double *head_share, double *tail_recall);
 extern double UnkdValidationNdcg(const Trainer *t);
 
 #endif							/* UNKD_TRAINER_H */

@@ -5,9 +5,12 @@
  */
 #include "postgres.h"
 
+#include "common/pg_prng.h"
 #include "miscadmin.h"
 
 #include "trainer.h"
+
+#define VALIDATION_MAX_USERS 1000
 
 /* Validation interactions mapped onto the training indices */
 struct Validation
@@ -20,6 +23,8 @@ struct Validation
 	int32	   *ranked;			/* [VALIDATION_K] scratch */
 	UnkdTopK	topk;
 };
+
+static void InitValidationScratch(Validation *val, int32 n_items);
 
 /* Read the validation table, keeping users the model can score */
 Validation *
@@ -65,9 +70,7 @@ UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data)
 				 errmsg("validation relation %s has no held-out items of training users",
 						UnkdRelationName(opt->validation)),
 				 errhint("Validate on a slice of the same users' interactions, e.g. from unkd.split.")));
-	val->scores = UnkdAllocHuge(data->n_items, sizeof(float));
-	val->ranked = palloc(VALIDATION_K * sizeof(int32));
-	UnkdTopKInit(&val->topk, VALIDATION_K);
+	InitValidationScratch(val, data->n_items);
 	return val;
 }
 
@@ -102,3 +105,218 @@ UnkdValidationNdcg(const Trainer *t)
 	return sum / val->n_users;
 }
 
+/* The top VALIDATION_K of validation user v, training items excluded */
+static int
+RankValidationUser(const Trainer *t, int32 v)
+{
+	const UnkdInteractions *data = t->data;
+	Validation *val = t->val;
+	int32		u = val->user[v];
+	int64		first = data->user_start[u];
+	int			dim = t->opt->dim;
+
+	UnkdScoreItems(t->user_emb + (int64) u * dim, t->item_emb, data->n_items, dim,
+				   val->scores);
+	return UnkdRankUser(val->scores, data->n_items, data->user_items + first,
+						data->user_start[u + 1] - first, &val->topk, val->ranked, NULL);
+}
+
+/*
+ * The bias of the current parameters on the validation users: the share of
+ * top-20 slots that hold items of the most popular group, and recall@20 on
+ * held-out items of the least popular group (over the users who have some),
+ * as unkd.evaluate computes them
+ */
+void
+UnkdValidationBias(const Trainer *t, double *head_share, double *tail_recall)
+{
+	Validation *val = t->val;
+	int			tail = t->n_strata - 1;
+	int64		slots = 0;
+	int64		head_slots = 0;
+	int64		tail_users = 0;
+	double		tail_sum = 0.0;
+
+	for (int32 v = 0; v < val->n_users; v++)
+	{
+		const int32 *held = val->items + val->start[v];
+		int64		n_held = val->start[v + 1] - val->start[v];
+		int			n = RankValidationUser(t, v);
+		int64		in_tail = 0;
+		int64		tail_hits = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int k = 0; k < n; k++)
+			head_slots += (t->item_group[val->ranked[k]] == 0);
+		slots += n;
+		for (int64 e = 0; e < n_held; e++)
+			in_tail += (held[e] >= 0 && t->item_group[held[e]] == tail);
+		if (in_tail == 0)
+			continue;
+		for (int k = 0; k < n; k++)
+			tail_hits += (t->item_group[val->ranked[k]] == tail &&
+						  bsearch(&val->ranked[k], held, n_held, sizeof(int32),
+								  UnkdCompareInt32) != NULL);
+		tail_sum += (double) tail_hits / in_tail;
+		tail_users++;
+	}
+	*head_share = slots > 0 ? (double) head_slots / slots : 0.0;
+	*tail_recall = tail_users > 0 ? tail_sum / tail_users : 0.0;
+}
+
+/* The users validation scores and their held-out interactions */
+void
+UnkdValidationSize(const Validation *val, int32 *users, int64 *interactions)
+{
+	*users = val->n_users;
+	*interactions = val->start[val->n_users];
+}
+
+/* Scratch buffers of the scoring pass, once the users are known */
+static void
+InitValidationScratch(Validation *val, int32 n_items)
+{
+	val->scores = UnkdAllocHuge(n_items, sizeof(float));
+	val->ranked = palloc(VALIDATION_K * sizeof(int32));
+	UnkdTopKInit(&val->topk, VALIDATION_K);
+}
+
+
+/* Mark n_held of n positions, drawn uniformly (partial Fisher-Yates) */
+static void
+DrawHeldOut(int32 *scratch, bool *held, int64 n, int64 n_held, pg_prng_state *rng)
+{
+	for (int64 k = 0; k < n; k++)
+	{
+		scratch[k] = (int32) k;
+		held[k] = false;
+	}
+	for (int64 k = 0; k < n_held; k++)
+	{
+		int64		j = k + (int64) pg_prng_uint64_range(rng, 0, n - 1 - k);
+		int32		tmp = scratch[k];
+
+		scratch[k] = scratch[j];
+		scratch[j] = tmp;
+		held[scratch[k]] = true;
+	}
+}
+
+/*
+ * The validation sample: a quarter of the users with two or more
+ * interactions, at most VALIDATION_MAX_USERS, drawn uniformly
+ */
+static bool *
+SampleValidationUsers(const UnkdInteractions *all, int32 *scratch, pg_prng_state *rng)
+{
+	bool	   *sampled = UnkdAllocHuge(all->n_users, sizeof(bool));
+	int32		n_eligible = 0;
+	int32		n_sample;
+
+	for (int32 u = 0; u < all->n_users; u++)
+	{
+		sampled[u] = false;
+		if (all->user_start[u + 1] - all->user_start[u] >= 2)
+			scratch[n_eligible++] = u;
+	}
+	n_sample = Min((n_eligible + 3) / 4, VALIDATION_MAX_USERS);
+	for (int32 k = 0; k < n_sample; k++)
+	{
+		int32		j = k + (int32) pg_prng_uint64_range(rng, 0, n_eligible - 1 - k);
+		int32		tmp = scratch[k];
+
+		if ((k & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		scratch[k] = scratch[j];
+		scratch[j] = tmp;
+		sampled[scratch[k]] = true;
+	}
+	return sampled;
+}
+
+/*
+ * Hold out a seeded validation slice: `fraction` of the interactions of
+ * each user of the validation sample (the same count per user as
+ * unkd.split takes for a test fraction, at least one). Sampling keeps
+ * scoring a small part of a run, and the slice takes at most a quarter of
+ * `fraction` of the training data, so the best parameters are kept without
+ * a refit. *rest receives the other interactions, on the same user and item
+ * indices as all. The PRNG stream depends on the seed only, so a teacher
+ * and a student trained with one seed on one table hold out the same
+ * interactions.
+ */
+Validation *
+UnkdHoldOutValidation(const UnkdInteractions *all, double fraction, int64 seed,
+					  UnkdInteractions **rest)
+{
+	UnkdInteractions *train = palloc(sizeof(UnkdInteractions));
+	Validation *val = palloc0(sizeof(Validation));
+	pg_prng_state rng;
+	int64		max_n = 0;
+	int64		n_train = 0;
+	int64		n_val = 0;
+	int32	   *scratch;
+	bool	   *held;
+	bool	   *sampled;
+
+	pg_prng_seed(&rng, (uint64) seed ^ UINT64CONST(0x9e3779b97f4a7c15));
+	for (int32 u = 0; u < all->n_users; u++)
+		max_n = Max(max_n, all->user_start[u + 1] - all->user_start[u]);
+	scratch = UnkdAllocHuge(Max(max_n, all->n_users), sizeof(int32));
+	held = UnkdAllocHuge(max_n, sizeof(bool));
+	sampled = SampleValidationUsers(all, scratch, &rng);
+
+	*train = *all;
+	train->user_start = UnkdAllocHuge(all->n_users + 1, sizeof(int64));
+	train->user_items = UnkdAllocHuge(all->n_pairs, sizeof(int32));
+	train->item_pop = UnkdAllocHuge(all->n_items, sizeof(int64));
+	memset(train->item_pop, 0, (Size) all->n_items * sizeof(int64));
+	val->user = palloc(all->n_users * sizeof(int32));
+	val->start = palloc((all->n_users + 1) * sizeof(int64));
+	val->items = UnkdAllocHuge(all->n_pairs, sizeof(int32));
+
+	for (int32 u = 0; u < all->n_users; u++)
+	{
+		int64		first = all->user_start[u];
+		int64		n = all->user_start[u + 1] - first;
+		int64		n_held = sampled[u] ? UnkdSplitTestCount(n, fraction) : 0;
+
+		if ((u & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+		DrawHeldOut(scratch, held, n, n_held, &rng);
+		train->user_start[u] = n_train;
+		if (n_held > 0)
+		{
+			val->user[val->n_users] = u;
+			val->start[val->n_users] = n_val;
+			val->n_users++;
+		}
+		/* items stay ascending in both parts */
+		for (int64 k = 0; k < n; k++)
+		{
+			int32		i = all->user_items[first + k];
+
+			if (held[k])
+				val->items[n_val++] = i;
+			else
+			{
+				train->user_items[n_train++] = i;
+				train->item_pop[i]++;
+			}
+		}
+	}
+	train->user_start[all->n_users] = n_train;
+	train->n_pairs = n_train;
+	val->start[val->n_users] = n_val;
+	if (val->n_users == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no user has two or more interactions to hold out for validation"),
+				 errhint("Pass validation_fraction => 0 to train for a fixed number of epochs, or a validation relation.")));
+	InitValidationScratch(val, all->n_items);
+	pfree(scratch);
+	pfree(held);
+	pfree(sampled);
+	*rest = train;
+	return val;
+}

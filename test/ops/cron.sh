@@ -21,8 +21,8 @@ source "$(dirname "$0")/lib.sh"
 DB=unkd_ops_cron
 ROLE=unkd_ops_cron_limited
 WAIT_SECONDS=${UNKD_CRON_WAIT:-130}
-SLOW="'public.slow', dim => 128, epochs => 1500, notice_every => 0"    # about 6 s alone
-SLOWER="'public.slow', dim => 128, epochs => 3600, notice_every => 0"  # about 14 s alone
+SLOW="'public.slow', dim => 128, epochs => 1500, validation_fraction => 0, notice_every => 0"    # about 6 s alone
+SLOWER="'public.slow', dim => 128, epochs => 3600, validation_fraction => 0, notice_every => 0"  # about 14 s alone
 
 # The documented retraining command (docs/scheduling.md)
 RETRAIN_SQL="SELECT name, version, metrics->>'stopped_early' FROM unkd.retrain('cron_m', time_limit => '10 min')"

@@ -22,7 +22,7 @@ q "$DB" "CREATE TABLE public.events AS SELECT * FROM unkd.synthetic_interactions
 
 # the training: many epochs, stopped by its time limit after about 3 s
 q "$DB" "SELECT metrics->>'stop_reason' FROM unkd.train('progress', 'public.events', dim => 32,
-	epochs => 100000, notice_every => 0, time_limit => '3 s')" > "$OUT" 2>&1 &
+	epochs => 100000, validation_fraction => 0, notice_every => 0, time_limit => '3 s')" > "$OUT" 2>&1 &
 trainer=$!
 
 # another session polls pg_stat_activity for the epoch counter
