@@ -100,7 +100,7 @@ END $$;
 -- (kd_decay 0, as the authors' code). kd_weight is tuned for both
 -- distillers; UnKD also tries mu 50 and head-leaning quotas
 -- (group_weight_exponent -0.5).
-\set common '"lr": 0.02, "epochs": ' :max_epochs ', "seed": 1, "patience": 10, "notice_every": 1000'
+\set common '"optimizer": "sgd", "lr": 0.02, "epochs": ' :max_epochs ', "seed": 1, "patience": 10, "notice_every": 1000'
 SELECT quality.tune('teacher', 'train', format('{"dim": 100, "decay": %s, %s}', d, :'common')::jsonb)
 FROM unnest(ARRAY[0.005, 0.01, 0.02, 0.04, 0.08]) d;
 SELECT quality.tune('student', 'train', format('{"dim": 10, "decay": %s, %s}', d, :'common')::jsonb)
@@ -133,18 +133,6 @@ SELECT role, k, e.*
 FROM unnest(ARRAY['teacher', 'student', 'kd', 'unkd']) WITH ORDINALITY r(role, ord),
 	 unnest(ARRAY[10, 20]) k,
 	 LATERAL unkd.evaluate('final_' || role, 'quality.test', k, 4) e;
-
--- what an analyst gets with no options: train and distill with defaults
--- only (n_groups => 1 is what makes KD, kd_weight => 0 a plain student)
-SELECT count(*) AS defaults_teacher FROM unkd.train('default_teacher', 'quality.train_full', notice_every => 0);
-SELECT count(*) AS defaults_student FROM unkd.distill('default_student', 'quality.train_full', kd_weight => 0, notice_every => 0);
-SELECT count(*) AS defaults_kd FROM unkd.distill('default_kd', 'quality.train_full', teacher => 'default_teacher', n_groups => 1, notice_every => 0);
-SELECT count(*) AS defaults_unkd FROM unkd.distill('default_unkd', 'quality.train_full', teacher => 'default_teacher', notice_every => 0);
-CREATE TABLE quality.default_results AS
-SELECT role, k, e.*
-FROM unnest(ARRAY['teacher', 'student', 'kd', 'unkd']) r(role),
-	 unnest(ARRAY[10, 20]) k,
-	 LATERAL unkd.evaluate('default_' || role, 'quality.test', k, 4) e;
 
 -- the test set's own interactions per training-popularity group (unseen items: last group)
 CREATE TABLE quality.test_share AS
@@ -184,28 +172,6 @@ ORDER BY r.ord;
 SELECT format('| test set itself | | | | | | %s | | | | | | |',
 			  string_agg(to_char(share, 'FM0.000'), ' | ' ORDER BY group_id))
 FROM quality.test_share;
-
--- the same table for the defaults
-SELECT E'\nWith defaults only (`unkd.train(name, table)`, `unkd.distill(name, table, kd_weight => 0)`, '
-	   '`..., teacher => ..., n_groups => 1)` for KD, `..., teacher => ...)` for UnKD), trained on all training data:\n\n'
-	   '| model (defaults) | dim | R@10 | R@20 | N@10 | N@20 | share@20 g0 | g1 | g2 | g3 | recall@20 g0 | g1 | g2 | g3 | train s | epochs run |\n'
-	   '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
-WITH o AS (SELECT role, k, recall, ndcg FROM quality.default_results WHERE group_id IS NULL),
-	 g AS (SELECT role, group_id, share, recall FROM quality.default_results WHERE k = 20 AND group_id IS NOT NULL)
-SELECT format('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |',
-	CASE r.role WHEN 'teacher' THEN 'Teacher' WHEN 'student' THEN 'Student (no KD)'
-		WHEN 'kd' THEN 'KD (G = 1)' ELSE 'UnKD (G = 4)' END,
-	m.dim,
-	(SELECT to_char(recall, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 10),
-	(SELECT to_char(recall, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 20),
-	(SELECT to_char(ndcg, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 10),
-	(SELECT to_char(ndcg, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 20),
-	(SELECT string_agg(to_char(share, 'FM0.000'), ' | ' ORDER BY group_id) FROM g WHERE g.role = r.role),
-	(SELECT string_agg(to_char(recall, 'FM0.0000'), ' | ' ORDER BY group_id) FROM g WHERE g.role = r.role),
-	to_char(m.train_seconds, 'FM9990.0'), m.metrics->>'epochs_run')
-FROM unnest(ARRAY['teacher', 'student', 'kd', 'unkd']) WITH ORDINALITY r(role, ord)
-JOIN unkd.models m ON m.name = 'default_' || r.role
-ORDER BY r.ord;
 
 -- the trade-off in numbers, UnKD against KD at k = 20
 WITH s AS (SELECT role, group_id, share, recall FROM quality.results WHERE k = 20),
