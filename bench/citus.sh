@@ -28,7 +28,7 @@ ML1M=${ML1M_CSV:-$UNKD_ROOT/../shared/data/ml-1m/interactions.csv}
 DB=unkd_bench_citus
 OUT=$(mktemp -d)
 chmod 755 "$OUT"
-trap 'rm -rf "$OUT"; ops_cleanup; unkd_cluster_stop' EXIT
+trap 'rm -rf "$OUT"; citus_cluster_stop; ops_cleanup; unkd_cluster_stop' EXIT
 
 if ! why=$(citus_ensure_installed); then
 	echo "skipped: $why"

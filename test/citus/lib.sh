@@ -66,6 +66,17 @@ cq() {
 		psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$CITUS_DB" -c "$2"
 }
 
+# Stop the three nodes (ops_cleanup then removes their directory); an EXIT trap
+citus_cluster_stop() {
+	local i
+	[ -n "$CITUS_DIR" ] || return 0
+	for i in 0 1 2; do
+		if [ -f "$CITUS_DIR/node$i/postmaster.pid" ]; then
+			as_postgres "$PG_BIN/pg_ctl" -D "$CITUS_DIR/node$i" -m immediate stop >/dev/null 2>&1 || true
+		fi
+	done
+}
+
 # Start the coordinator and two workers, with citus and unkd, workers added
 citus_cluster_start() {
 	local i port

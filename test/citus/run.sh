@@ -15,6 +15,7 @@ DATA="unkd.synthetic_interactions(600, 200, 12, 1.0, 7)"
 
 cleanup() {
 	drop_dbs "$SINGLE"
+	citus_cluster_stop
 	ops_cleanup
 }
 trap cleanup EXIT
