@@ -4,6 +4,7 @@ EXTVERSION = 0.2.0
 
 MODULE_big = unkd
 OBJS = \
+	src/citus.o \
 	src/evaluate.o \
 	src/foldin.o \
 	src/filters.o \
@@ -17,6 +18,7 @@ OBJS = \
 	src/similar.o \
 	src/split.o \
 	src/split_time.o \
+	src/strata_state.o \
 	src/synthetic.o \
 	src/topk.o \
 	src/train.o \
@@ -75,3 +77,8 @@ bench-train: bench/out/sgd_loop
 	bench/train.sh
 
 .PHONY: bench-train
+
+# Single node against a local Citus cluster (run as root; see bench/citus.sh)
+.PHONY: bench-citus
+bench-citus:
+	./bench/citus.sh

@@ -618,3 +618,164 @@ COMMENT ON FUNCTION unkd.tune(text, regclass, text, jsonb, regclass, text, doubl
 'train every configuration of a small grid, score each on its internal validation slice or on a validation relation (NDCG@20, head share, tail recall), and keep the best under rule (ndcg, or fair: lowest head share within tolerance of the best NDCG) under name';
 
 REVOKE EXECUTE ON FUNCTION unkd.tune FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Citus (issue 10, docs/citus.md)
+--
+-- The registry becomes Citus-safe: no foreign keys (Citus refuses to make
+-- tables with them reference tables; unkd.drop_model and unkd.rename_model
+-- keep the embeddings in step instead), row-level security without
+-- subqueries (refused on distributed tables), and a popularity_strata state
+-- Citus can ship, so the partial aggregate runs on the shards.
+-- unkd.citus_setup does the rest once citus is installed.
+------------------------------------------------------------------------------
+
+ALTER TABLE unkd.user_embeddings DROP CONSTRAINT user_embeddings_model_fkey;
+ALTER TABLE unkd.item_embeddings DROP CONSTRAINT item_embeddings_model_fkey;
+
+-- Until unkd.citus_setup (which drops it: Citus refuses tables with
+-- triggers too), a trigger keeps the foreign keys' cascades for statements
+-- written by hand on unkd.models
+CREATE FUNCTION unkd.models_cascade()
+RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $cascade$
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+		DELETE FROM unkd.user_embeddings WHERE model OPERATOR(pg_catalog.=) OLD.name;
+		DELETE FROM unkd.item_embeddings WHERE model OPERATOR(pg_catalog.=) OLD.name;
+	ELSIF NEW.name OPERATOR(pg_catalog.<>) OLD.name THEN
+		UPDATE unkd.user_embeddings SET model = NEW.name WHERE model OPERATOR(pg_catalog.=) OLD.name;
+		UPDATE unkd.item_embeddings SET model = NEW.name WHERE model OPERATOR(pg_catalog.=) OLD.name;
+	END IF;
+	RETURN NULL;
+END
+$cascade$;
+
+COMMENT ON FUNCTION unkd.models_cascade() IS
+'trigger: deleting or renaming a row of unkd.models deletes or renames its embeddings (the former foreign keys'' cascades)';
+
+CREATE TRIGGER models_embeddings_cascade
+	AFTER DELETE OR UPDATE OF name ON unkd.models
+	FOR EACH ROW EXECUTE FUNCTION unkd.models_cascade();
+
+CREATE FUNCTION unkd.can_read_model(name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'unkd_can_read_model' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION unkd.can_read_model(text) IS
+'true when the current role sees the model''s row in unkd.models (the embeddings tables'' row-level security rule)';
+
+DROP POLICY user_embeddings_readable ON unkd.user_embeddings;
+DROP POLICY item_embeddings_readable ON unkd.item_embeddings;
+CREATE POLICY user_embeddings_readable ON unkd.user_embeddings FOR SELECT
+	USING (unkd.can_read_model(model));
+CREATE POLICY item_embeddings_readable ON unkd.item_embeddings FOR SELECT
+	USING (unkd.can_read_model(model));
+
+-- popularity_strata with a real state type: unkd.strata_state
+CREATE TYPE unkd.strata_state;
+
+CREATE FUNCTION unkd.strata_state_in(cstring)
+RETURNS unkd.strata_state
+AS 'MODULE_PATHNAME', 'unkd_strata_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION unkd.strata_state_out(unkd.strata_state)
+RETURNS cstring
+AS 'MODULE_PATHNAME', 'unkd_strata_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE unkd.strata_state (
+	INPUT = unkd.strata_state_in,
+	OUTPUT = unkd.strata_state_out,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = double,
+	STORAGE = extended
+);
+
+COMMENT ON TYPE unkd.strata_state IS
+'partial state of unkd.popularity_strata: the group count and per-item row counts, as text "n_groups:item=count,..."';
+
+CREATE FUNCTION unkd.strata_state_transfn(unkd.strata_state, bigint, integer)
+RETURNS unkd.strata_state
+AS 'MODULE_PATHNAME', 'unkd_strata_state_transfn' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE FUNCTION unkd.strata_state_combinefn(unkd.strata_state, unkd.strata_state)
+RETURNS unkd.strata_state
+AS 'MODULE_PATHNAME', 'unkd_strata_state_combinefn' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE FUNCTION unkd.strata_state_finalfn(unkd.strata_state, bigint, integer)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'unkd_strata_state_finalfn' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+
+-- a view or function of the user's that uses the aggregate would be dropped
+-- with it: stop with a clear message instead
+DO $$
+DECLARE
+	dependents text;
+BEGIN
+	SELECT pg_catalog.string_agg(pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), ', ')
+	INTO dependents
+	FROM pg_catalog.pg_depend d
+	WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+	  AND d.refobjid OPERATOR(pg_catalog.=) 'unkd.popularity_strata(bigint, integer)'::pg_catalog.regprocedure
+	  AND d.deptype OPERATOR(pg_catalog.=) 'n';
+	IF dependents IS NOT NULL THEN
+		RAISE EXCEPTION 'unkd.popularity_strata is replaced by this update, and % use it', dependents
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  HINT = 'Drop them, run ALTER EXTENSION unkd UPDATE, and create them again.';
+	END IF;
+END $$;
+
+-- built under a temporary name, given the old one's EXECUTE privileges,
+-- then renamed over it
+CREATE AGGREGATE unkd.popularity_strata_v2(item_id bigint, n_groups integer) (
+	SFUNC = unkd.strata_state_transfn,
+	STYPE = unkd.strata_state,
+	FINALFUNC = unkd.strata_state_finalfn,
+	FINALFUNC_EXTRA,
+	COMBINEFUNC = unkd.strata_state_combinefn,
+	PARALLEL = SAFE
+);
+
+DO $$
+DECLARE
+	old_acl pg_catalog.aclitem[];
+	grant_row record;
+BEGIN
+	SELECT p.proacl INTO old_acl FROM pg_catalog.pg_proc p
+	WHERE p.oid OPERATOR(pg_catalog.=) 'unkd.popularity_strata(bigint, integer)'::pg_catalog.regprocedure;
+	IF old_acl IS NOT NULL THEN
+		REVOKE ALL ON FUNCTION unkd.popularity_strata_v2(bigint, integer) FROM PUBLIC;
+		FOR grant_row IN
+			SELECT a.grantee, a.is_grantable FROM pg_catalog.aclexplode(old_acl) a
+			WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+			  AND a.grantee OPERATOR(pg_catalog.<>) (SELECT p.proowner FROM pg_catalog.pg_proc p
+				WHERE p.oid OPERATOR(pg_catalog.=) 'unkd.popularity_strata(bigint, integer)'::pg_catalog.regprocedure)
+		LOOP
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION unkd.popularity_strata_v2(bigint, integer) TO %s%s',
+				CASE WHEN grant_row.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+					 ELSE grant_row.grantee::pg_catalog.regrole::pg_catalog.text END,
+				CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+		END LOOP;
+	END IF;
+END $$;
+
+DROP AGGREGATE unkd.popularity_strata(bigint, integer);
+DROP FUNCTION unkd.popularity_strata_transfn(internal, bigint, integer);
+DROP FUNCTION unkd.popularity_strata_combinefn(internal, internal);
+DROP FUNCTION unkd.popularity_strata_serialfn(internal);
+DROP FUNCTION unkd.popularity_strata_deserialfn(bytea, internal);
+DROP FUNCTION unkd.popularity_strata_finalfn(internal, bigint, integer);
+ALTER AGGREGATE unkd.popularity_strata_v2(bigint, integer) RENAME TO popularity_strata;
+
+COMMENT ON AGGREGATE unkd.popularity_strata(bigint, integer) IS
+'popularity lower bound of each of n_groups equal-mass item groups, most popular first (each row counts once)';
+
+CREATE FUNCTION unkd.citus_setup(interactions regclass)
+RETURNS TABLE(object text, action text)
+AS 'MODULE_PATHNAME', 'unkd_citus_setup' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION unkd.citus_setup(regclass) IS
+'on a Citus coordinator: make the registry and item embeddings reference tables, distribute user embeddings colocated with interactions, and delegate recommend to the node holding the user (idempotent)';
+
+REVOKE EXECUTE ON FUNCTION unkd.citus_setup(regclass) FROM PUBLIC;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: set up (see lib.sh), run every pg_regress, isolation,
-# pgTAP and operational test (test/ops/*.sh) against a throw-away cluster,
+# pgTAP, operational (test/ops/*.sh) and Citus (test/citus/run.sh) test
+# against a throw-away cluster,
 # remove it, and print one line per suite, the details of failures only, and
 # "N passed, N failed".
 source "$(dirname "$0")/lib.sh"
@@ -101,6 +102,15 @@ run_ops() {
 	ops_report "$1" "$log" "$rc"
 }
 
+# The Citus suite (test/citus/run.sh): its own three-node cluster; a skip
+# (Citus cannot be built here) is shown under its line
+run_citus() {
+	local log=$LOGS/citus.log rc=0
+	test/citus/run.sh > "$log" 2>&1 || rc=$?
+	ops_report citus "$log" "$rc"
+	grep -E '^# skip' "$log" || true
+}
+
 # The pg_cron test waits for a minute boundary: start it first, in the background
 "test/ops/cron.sh" > "$LOGS/cron.log" 2>&1 &
 CRON_PID=$!
@@ -111,6 +121,7 @@ run_ops dump_restore
 run_ops upgrade
 run_ops standby
 run_ops progress
+run_citus
 
 cron_rc=0
 wait "$CRON_PID" || cron_rc=$?

@@ -463,6 +463,7 @@ UnkdSaveModel(const UnkdModel *model, const char *params_json,
 	Oid			owner;
 	bool		isnull;
 
+	UnkdCheckCitusCoordinator("saving a model");
 	CheckFiniteEmbeddings(model->user_emb, (Size) model->n_users * model->dim, model->name);
 	CheckFiniteEmbeddings(model->item_emb, (Size) model->n_items * model->dim, model->name);
 

@@ -396,6 +396,7 @@ PrepareSeenPlan(const ServeModel *m, Oid owner)
 	UnkdBecomeModelOwner(owner, &sw);
 	relid = CheckSeenRelation(m->seen, m->user_column, m->item_column);
 	CheckSeenIndex(m->name, m->seen, m->user_column);
+	UnkdCitusCheckSeenColocated(m->name, relid);
 	sql = psprintf("SELECT %s::pg_catalog.int8 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
 				   quote_identifier(m->item_column), UnkdRelationName(relid),
 				   quote_identifier(m->user_column));
@@ -845,6 +846,7 @@ unkd_recommend(PG_FUNCTION_ARGS)
 	ServeModel *m;
 	ServeResult result;
 	UnkdFoldIn	fold_in;
+	int			citus_level;
 
 	UnkdCheckServeArgs(fcinfo, "user_id", &user_id, &k, &model);
 	items_arg = UnkdOptionalItemArray(fcinfo, 3, "items");
@@ -852,6 +854,7 @@ unkd_recommend(PG_FUNCTION_ARGS)
 	fold_in = UnkdFoldInArg(fcinfo, 5);
 	InitMaterializedSRF(fcinfo, 0);
 
+	citus_level = UnkdCitusBeginLocalReads();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	m = UnkdServeOpen(model, true, user_id, outer, &call);
@@ -866,6 +869,7 @@ unkd_recommend(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SPI_finish();
+	UnkdCitusEndLocalReads(citus_level);
 
 	UnkdServeEmit(fcinfo, &result);
 	return (Datum) 0;

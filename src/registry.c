@@ -129,8 +129,10 @@ unkd_deploy(PG_FUNCTION_ARGS)
 }
 
 /*
- * unkd.drop_model(name): remove a model and, by cascade, its embeddings.
- * Dropping the deployed model leaves no model deployed.
+ * unkd.drop_model(name): remove a model and its embeddings (unkd keeps the
+ * embeddings tables consistent itself: a foreign key would stop Citus from
+ * replicating the registry). Dropping the deployed model leaves no model
+ * deployed.
  */
 Datum
 unkd_drop_model(PG_FUNCTION_ARGS)
@@ -143,12 +145,16 @@ unkd_drop_model(PG_FUNCTION_ARGS)
 	if (ExecuteAsRegistry("DELETE FROM unkd.models WHERE name OPERATOR(pg_catalog.=) $1",
 						  1, args, SPI_OK_DELETE) == 0)
 		ReportUnknown(name);
+	ExecuteAsRegistry("DELETE FROM unkd.user_embeddings WHERE model OPERATOR(pg_catalog.=) $1",
+					  1, args, SPI_OK_DELETE);
+	ExecuteAsRegistry("DELETE FROM unkd.item_embeddings WHERE model OPERATOR(pg_catalog.=) $1",
+					  1, args, SPI_OK_DELETE);
 	PG_RETURN_VOID();
 }
 
 /*
- * unkd.rename_model(name, new_name): the embeddings follow by cascade; the
- * version, grants and deployment stay.
+ * unkd.rename_model(name, new_name): the embeddings follow (moved here, as
+ * drop_model removes them); the version, grants and deployment stay.
  */
 Datum
 unkd_rename_model(PG_FUNCTION_ARGS)
@@ -169,7 +175,34 @@ unkd_rename_model(PG_FUNCTION_ARGS)
 	if (ExecuteAsRegistry("UPDATE unkd.models SET name = $2 WHERE name OPERATOR(pg_catalog.=) $1",
 						  2, args, SPI_OK_UPDATE) == 0)
 		ReportUnknown(name);
+	ExecuteAsRegistry("UPDATE unkd.user_embeddings SET model = $2 WHERE model OPERATOR(pg_catalog.=) $1",
+					  2, args, SPI_OK_UPDATE);
+	ExecuteAsRegistry("UPDATE unkd.item_embeddings SET model = $2 WHERE model OPERATOR(pg_catalog.=) $1",
+					  2, args, SPI_OK_UPDATE);
 	PG_RETURN_VOID();
+}
+
+/*
+ * Run one statement on a model name ($1) and a role ($2) as the registry's
+ * owner. The role goes in as a regrole value, not as an OID number: Citus
+ * sends it to the other nodes by name, and a role's OID differs per node.
+ */
+static void
+ExecuteRoleChange(const char *sql, const char *name, Oid role)
+{
+	Oid			types[2] = {TEXTOID, REGROLEOID};
+	Datum		values[2] = {CStringGetTextDatum(name), ObjectIdGetDatum(role)};
+	UnkdUserSwitch sw;
+	int			rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	UnkdBecomeRegistryOwner(&sw);
+	rc = SPI_execute_with_args(sql, 2, types, values, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "unkd registry: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
+	UnkdRestoreUser(&sw);
+	SPI_finish();
 }
 
 /* The role a grant names: a role name, or PUBLIC (stored as 0) */
@@ -188,18 +221,16 @@ ChangeReaders(FunctionCallInfo fcinfo, bool grant)
 	char	   *name = CheckTextArg(fcinfo, 0, "name");
 	char	   *grantee = CheckTextArg(fcinfo, 1, "grantee");
 	Oid			role = GranteeRole(grantee);
-	char	   *role_text = psprintf("%u", role);
-	const char *args[2] = {name, role_text};
 	UnkdModelMeta meta;
 
 	CheckManagedModel(name, grant ? "unkd.grant_model()" : "unkd.revoke_model()", &meta);
-	ExecuteAsRegistry(grant ?
-					  "UPDATE unkd.models SET readers = readers OPERATOR(pg_catalog.||) $2::pg_catalog.oid::pg_catalog.regrole "
+	ExecuteRoleChange(grant ?
+					  "UPDATE unkd.models SET readers = readers OPERATOR(pg_catalog.||) $2 "
 					  "WHERE name OPERATOR(pg_catalog.=) $1 "
-					  "AND NOT $2::pg_catalog.oid::pg_catalog.regrole OPERATOR(pg_catalog.=) ANY (readers)" :
-					  "UPDATE unkd.models SET readers = pg_catalog.array_remove(readers, $2::pg_catalog.oid::pg_catalog.regrole) "
+					  "AND NOT $2 OPERATOR(pg_catalog.=) ANY (readers)" :
+					  "UPDATE unkd.models SET readers = pg_catalog.array_remove(readers, $2) "
 					  "WHERE name OPERATOR(pg_catalog.=) $1",
-					  2, args, SPI_OK_UPDATE);
+					  name, role);
 }
 
 /* unkd.grant_model(name, grantee): let a role, or PUBLIC, read the model */
@@ -230,8 +261,6 @@ unkd_alter_model_owner(PG_FUNCTION_ARGS)
 	char	   *name = CheckTextArg(fcinfo, 0, "name");
 	char	   *new_owner = CheckTextArg(fcinfo, 1, "new_owner");
 	Oid			role = get_role_oid(new_owner, false);
-	char	   *role_text = psprintf("%u", role);
-	const char *args[2] = {name, role_text};
 	UnkdModelMeta meta;
 
 	CheckManagedModel(name, "unkd.alter_model_owner()", &meta);
@@ -239,9 +268,8 @@ unkd_alter_model_owner(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be member of role \"%s\" to give it model \"%s\"", new_owner, name)));
-	ExecuteAsRegistry("UPDATE unkd.models SET owner = $2::pg_catalog.oid::pg_catalog.regrole "
-					  "WHERE name OPERATOR(pg_catalog.=) $1",
-					  2, args, SPI_OK_UPDATE);
+	ExecuteRoleChange("UPDATE unkd.models SET owner = $2 WHERE name OPERATOR(pg_catalog.=) $1",
+					  name, role);
 	PG_RETURN_VOID();
 }
 

@@ -201,6 +201,7 @@ UnkdCheckCanWriteRegistry(const char *command)
 	PreventCommandIfReadOnly(command);
 	PreventCommandIfParallelMode(command);
 	PreventCommandDuringRecovery(command);
+	UnkdCheckCitusCoordinator(command);
 }
 
 /* A model name: not empty, and short enough for the registry's index */

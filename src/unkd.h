@@ -183,6 +183,13 @@ extern int	UnkdRoleArray(ArrayType *array, Oid **roles);
 extern void UnkdCheckCanManage(const char *name, Oid owner);
 extern void UnkdCheckCanRead(const char *name, Oid owner, const Oid *readers, int n_readers);
 extern void UnkdCheckCanWriteRegistry(const char *command);
+
+/* citus.c: running on a Citus cluster */
+extern bool UnkdCitusInstalled(void);
+extern void UnkdCheckCitusCoordinator(const char *command);
+extern void UnkdCitusCheckSeenColocated(const char *model, Oid seen_relid);
+extern int	UnkdCitusBeginLocalReads(void);
+extern void UnkdCitusEndLocalReads(int level);
 extern void UnkdCheckModelName(const char *name);
 extern void UnkdCheckStorableRelation(Oid relid, const char *role);
 

@@ -1,13 +1,15 @@
 -- The SQL contract of API.md: objects, signatures, volatility, privileges
 BEGIN;
-SELECT plan(29);
+SELECT plan(34);
 
 SELECT has_schema('unkd');
 SELECT is_aggregate('unkd', 'popularity_strata', ARRAY['bigint', 'integer']);
 SELECT function_returns('unkd', 'popularity_strata', ARRAY['bigint', 'integer'], 'bigint[]');
-SELECT ok((SELECT aggcombinefn <> 0 AND aggserialfn <> 0 AND aggdeserialfn <> 0
+SELECT ok((SELECT aggcombinefn <> 0 AND aggtranstype = 'unkd.strata_state'::regtype
 		   FROM pg_aggregate WHERE aggfnoid = 'unkd.popularity_strata(bigint,integer)'::regprocedure),
-		  'popularity_strata has combine, serial and deserial functions');
+		  'popularity_strata has a combine function and a real state type (Citus pushes its partial step down)');
+SELECT is((SELECT pg_get_function_arguments('unkd.popularity_strata(bigint,integer)'::regprocedure)),
+		  'item_id bigint, n_groups integer', 'popularity_strata arguments');
 SELECT ok((SELECT proparallel = 's' FROM pg_proc
 		   WHERE oid = 'unkd.popularity_strata(bigint,integer)'::regprocedure),
 		  'popularity_strata is parallel safe');
@@ -57,6 +59,19 @@ SELECT has_table('unkd', 'item_embeddings', 'item embeddings table');
 SELECT col_type_is('unkd', 'models', 'strata', 'bigint[]', 'models.strata is bigint[]');
 SELECT col_type_is('unkd', 'models', 'params', 'jsonb', 'models.params is jsonb');
 SELECT table_privs_are('unkd', 'models', 'public', ARRAY['SELECT'], 'everyone can read the registry');
+
+-- Citus: set-up is for the registry's owner; no foreign key blocks
+-- reference tables (docs/citus.md)
+SELECT function_privs_are('unkd', 'citus_setup', ARRAY['regclass'], 'public', ARRAY[]::text[],
+						  'citus_setup is not for everyone');
+SELECT is((SELECT pg_get_function_result('unkd.citus_setup(regclass)'::regprocedure)),
+		  'TABLE(object text, action text)', 'citus_setup result');
+SELECT is((SELECT count(*)::int FROM pg_constraint
+		   WHERE contype = 'f' AND conrelid IN ('unkd.models'::regclass, 'unkd.user_embeddings'::regclass,
+												'unkd.item_embeddings'::regclass)),
+		  0, 'the registry tables have no foreign keys');
+SELECT has_trigger('unkd', 'models', 'models_embeddings_cascade',
+				   'a trigger cascades hand-written deletes and renames to the embeddings instead');
 
 -- the extension is not relocatable and lives in schema unkd
 SELECT ok((SELECT NOT extrelocatable AND extnamespace = 'unkd'::regnamespace
