@@ -37,6 +37,24 @@ SELECT (SELECT head_share FROM tune_fair WHERE chosen)
 	   = (SELECT min(head_share) FROM tune_fair
 		  WHERE validation_ndcg >= 0.97 * (SELECT max(validation_ndcg) FROM tune_fair)) AS fairest_within_tolerance,
 	   (SELECT method FROM unkd.models WHERE name = 'tune_s') AS method;
+-- without a validation relation each run is scored on its own internal
+-- slice (the same seed: the same slice for every run), and the figures are
+-- the ones the run recorded at its best epoch
+CREATE TABLE tune_slice AS
+SELECT * FROM unkd.tune('tune_i', 'tune_train', 'bpr', '{"decay": [0.001, 0.01, 0.1]}',
+						params => '{"dim": 8, "epochs": 40, "seed": 3}');
+SELECT count(*) AS runs, count(*) FILTER (WHERE chosen) AS chosen,
+	   bool_and(validation_ndcg > 0 AND head_share BETWEEN 0 AND 1 AND tail_recall BETWEEN 0 AND 1) AS measured
+FROM tune_slice;
+SELECT (SELECT validation_ndcg FROM tune_slice WHERE chosen) = (SELECT max(validation_ndcg) FROM tune_slice) AS best_kept,
+	   (SELECT validation_ndcg FROM tune_slice WHERE chosen)
+	   = (SELECT (metrics->>'validation_ndcg_at_20')::float8 FROM unkd.models WHERE name = 'tune_i') AS stored_is_chosen,
+	   (SELECT params->>'validation' FROM unkd.models WHERE name = 'tune_i') IS NULL AS no_relation;
+-- a grid that turns the slice off has nothing to score on
+SELECT pg_temp.err($$SELECT * FROM unkd.tune('tune_j', 'tune_train', 'bpr', '{"dim": 4}',
+	params => '{"epochs": 2, "validation_fraction": 0}')$$);
+SELECT count(*) AS left_behind FROM unkd.models WHERE name LIKE 'tune\_j%';
+
 -- tuning again under a deployed, granted name keeps its deployment and grants
 SELECT unkd.deploy('tune_t');
 SELECT unkd.grant_model('tune_t', 'public');
@@ -82,4 +100,4 @@ SELECT pg_temp.err($$SELECT * FROM unkd.tune('tune_y', 'tune_train', 'bpr', '{"l
 SELECT count(*) AS tune_y_models FROM unkd.models WHERE name LIKE 'tune\_y%';
 
 SELECT unkd.drop_model(name) FROM unkd.models WHERE name LIKE 'tune\_%' ORDER BY name;
-DROP TABLE tune_all, tune_split, tune_train, tune_val, tune_runs, tune_fair;
+DROP TABLE tune_all, tune_split, tune_train, tune_val, tune_runs, tune_fair, tune_slice;
