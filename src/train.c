@@ -34,6 +34,7 @@
 #include "utils/tuplestore.h"
 
 #include "unkd.h"
+#include "keys.h"
 #include "sampling.h"
 #include "sgd.h"
 
@@ -150,6 +151,23 @@ ArgText(FunctionCallInfo fcinfo, int arg)
 	return PG_ARGISNULL(arg) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(arg));
 }
 
+/*
+ * The id columns of a relation read with the training interactions hold
+ * the same kinds of ids as those of the interactions (keys.h)
+ */
+static void
+CheckLikeInteractions(Oid relid, const char *user_column, const char *item_column,
+					  const TrainOptions *opt)
+{
+	Oid			user_type = UnkdIdColumnType(opt->interactions, opt->user_column);
+	Oid			item_type = UnkdIdColumnType(opt->interactions, opt->item_column);
+	char	   *whose = psprintf("the interactions relation %s",
+								 UnkdRelationName(opt->interactions));
+
+	UnkdCheckIdKind(relid, user_column, user_type, whose);
+	UnkdCheckIdKind(relid, item_column, item_type, whose);
+}
+
 /* An integer option within [lo, hi] */
 static void
 CheckIntRange(const char *what, int64 value, int64 lo, int64 hi)
@@ -179,14 +197,13 @@ CheckPositive(const char *what, double value, bool strict)
 }
 
 /*
- * The relation a stored model serves from: not temporary, with integer id
- * columns
+ * The relation a stored model serves from: not temporary, with id columns
+ * of the kinds (integer or text) of the training interactions'
  */
 static void
 CheckStoredRelation(Oid relid, const char *role, const TrainOptions *opt)
 {
-	UnkdCheckIdColumn(relid, opt->user_column);
-	UnkdCheckIdColumn(relid, opt->item_column);
+	CheckLikeInteractions(relid, opt->user_column, opt->item_column, opt);
 	UnkdCheckStorableRelation(relid, role);
 }
 
@@ -233,10 +250,7 @@ CheckCommonOptions(const TrainOptions *opt)
 	if (OidIsValid(opt->seen))
 		CheckStoredRelation(opt->seen, "seen", opt);
 	if (OidIsValid(opt->validation))
-	{
-		UnkdCheckIdColumn(opt->validation, opt->user_column);
-		UnkdCheckIdColumn(opt->validation, opt->item_column);
-	}
+		CheckLikeInteractions(opt->validation, opt->user_column, opt->item_column, opt);
 }
 
 /* The pair-quota exponent: finite and small enough that weights stay finite */
@@ -247,6 +261,27 @@ CheckGroupWeightExponent(double exponent)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("group_weight_exponent must be between -10 and 10, not %g", exponent)));
+}
+
+/*
+ * A teacher model has ids of the kinds of the interactions': codes and
+ * integer ids are never matched with each other
+ */
+static void
+CheckTeacherIds(const TrainOptions *opt, const UnkdModelMeta *meta)
+{
+	Oid			user_type = UnkdIdColumnType(opt->interactions, opt->user_column);
+	Oid			item_type = UnkdIdColumnType(opt->interactions, opt->item_column);
+
+	if (UnkdIsKeyType(user_type) != UnkdIsKeyType(meta->user_type) ||
+		UnkdIsKeyType(item_type) != UnkdIsKeyType(meta->item_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("teacher model \"%s\" has %s user ids and %s item ids, the interactions relation %s has %s user ids and %s item ids",
+						opt->teacher.model, UnkdIdKindName(meta->user_type),
+						UnkdIdKindName(meta->item_type), UnkdRelationName(opt->interactions),
+						UnkdIdKindName(user_type), UnkdIdKindName(item_type)),
+				 errhint("Distil from a teacher trained on ids of the same kinds.")));
 }
 
 /* Distillation options, including the choice of teacher */
@@ -287,11 +322,12 @@ CheckDistillOptions(const TrainOptions *opt)
 					 errmsg("model \"%s\" does not exist", opt->teacher.model),
 					 errhint("See SELECT name FROM unkd.models for the trained models.")));
 		UnkdCheckCanRead(opt->teacher.model, meta.owner, meta.readers, meta.n_readers);
+		CheckTeacherIds(opt, &meta);
 	}
 	else
 	{
-		UnkdCheckIdColumn(opt->teacher.scores, opt->teacher.user_column);
-		UnkdCheckIdColumn(opt->teacher.scores, opt->teacher.item_column);
+		CheckLikeInteractions(opt->teacher.scores, opt->teacher.user_column,
+							  opt->teacher.item_column, opt);
 		UnkdCheckScoreColumn(opt->teacher.scores, opt->teacher.score_column);
 	}
 }
@@ -355,7 +391,7 @@ InitEmbeddings(float *emb, int64 n, double std, pg_prng_state *rng)
 static Validation *
 LoadValidation(const TrainOptions *opt, const UnkdInteractions *data)
 {
-	UnkdInteractions *raw = UnkdReadInteractions(opt->validation, opt->user_column,
+	UnkdInteractions *raw = UnkdReadKeyedInteractions(opt->validation, opt->user_column,
 												 opt->item_column);
 	Validation *val = palloc0(sizeof(Validation));
 	int64		n = 0;
@@ -879,6 +915,10 @@ SaveTrained(const Trainer *t, const char *kind, const char *method, double secon
 	model.seen = UnkdRelationName(OidIsValid(opt->seen) ? opt->seen : opt->interactions);
 	model.user_column = (char *) opt->user_column;
 	model.item_column = (char *) opt->item_column;
+	model.user_type = data->user_type;
+	model.item_type = data->item_type;
+	model.user_keys = data->user_keys;
+	model.item_keys = data->item_keys;
 	return UnkdSaveModel(&model, ParamsJson(opt), MetricsJson(t), seconds);
 }
 
@@ -886,7 +926,7 @@ SaveTrained(const Trainer *t, const char *kind, const char *method, double secon
 static UnkdInteractions *
 ReadTraining(const TrainOptions *opt)
 {
-	UnkdInteractions *data = UnkdReadInteractions(opt->interactions, opt->user_column,
+	UnkdInteractions *data = UnkdReadKeyedInteractions(opt->interactions, opt->user_column,
 												  opt->item_column);
 
 	if (data->n_items < 2)
