@@ -194,9 +194,18 @@ SELECT ids.err($$SELECT * FROM unkd.recommend('seven', 5, 'mx')$$);
 SELECT ids.err_hint($$SELECT * FROM unkd.recommend(3, 5, 'tm')$$);
 SELECT ids.err_hint($$SELECT * FROM unkd.similar_items(3, 5, 'tm')$$);
 SELECT ids.err_hint($$SELECT * FROM unkd.recommend(3, 5, 'mx')$$);
-SELECT ids.err_hint($$SELECT * FROM unkd.recommend('3', 5, 'nm')$$);
-SELECT ids.err_hint($$SELECT * FROM unkd.similar_items('3', 5, 'nm')$$);
 SELECT count(*) AS integer_form_still_works FROM unkd.recommend(3, 5, 'nm');
+-- an untyped or quoted id ($1 of unknown type from libpq, '3') resolves to
+-- the text form: on an integer model it serves the same items, as text
+SELECT (SELECT array_agg(item_id::text ORDER BY rank) FROM unkd.recommend(3, 5, 'nm'))
+	 = (SELECT array_agg(item_id ORDER BY rank) FROM unkd.recommend('3', 5, 'nm')) AS quoted_recommend_same,
+	   (SELECT array_agg(item_id::text ORDER BY rank) FROM unkd.similar_items(3, 5, 'nm'))
+	 = (SELECT array_agg(item_id ORDER BY rank) FROM unkd.similar_items('3', 5, 'nm')) AS quoted_similar_same;
+PREPARE untyped AS SELECT item_id FROM unkd.recommend($1, 5, 'nm');
+CREATE TEMP TABLE untyped_rows AS EXECUTE untyped(3);
+SELECT pg_typeof(item_id) AS untyped_parameter_result, count(*) FROM untyped_rows GROUP BY 1;
+SELECT ids.err($$EXECUTE untyped('three')$$);
+DEALLOCATE untyped;
 
 -- id kinds mixed across the tables of a model are errors
 SELECT ids.err($$SELECT * FROM unkd.evaluate('tm', 'ids.sp')$$);

@@ -7,7 +7,12 @@
  * Each maps its text ids to the model's codes (keys.c), runs the bigint
  * machinery (recommend.c, similar.c) on the same cache entry, and maps the
  * ranked item codes back to their keys from the entry. A side of the model
- * with integer ids takes and returns them as text ('42').
+ * with integer ids takes and returns them as text ('42'), and so does a
+ * model with integer ids only: an untyped parameter or quoted literal
+ * (unkd.recommend($1, 10) with $1 of unknown type, as libpq and pgbench
+ * send it, or unkd.recommend('42', 10)) resolves to this form, and must
+ * keep working on the models it served before 0.2.0; a text that is not
+ * an integer is then an error (22P02).
  *
  * The user's code is needed by the one catalog lookup that also resolves
  * the model, before its id types are known: it is computed for the type
@@ -84,20 +89,6 @@ CodeArray(ArrayType *keys, Oid type)
 						   TYPALIGN_DOUBLE);
 }
 
-/* Refuse a text serving call on a model with bigint ids, naming the right call */
-static void
-CheckKeyModel(const ServeModel *m, const char *function)
-{
-	if (m->keyed)
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_FUNCTION),
-			 errmsg("model \"%s\" has integer ids, not text or uuid ones", m->name),
-			 errhint("Call the bigint form, unkd.%s(%s bigint, ...), e.g. unkd.%s(42, 10, '%s'): a quoted id ('42') calls the text form.",
-					 function, strcmp(function, "recommend") == 0 ? "user_id" : "item_id",
-					 function, m->name)));
-}
-
 /*
  * The code of a user id for the user id type the model is expected to
  * have, never an error: an id that does not fit the type gets its text code
@@ -130,7 +121,6 @@ ReadUserId(ServeModel *m, const char *id, char **key)
 
 	PG_TRY();
 	{
-		CheckKeyModel(m, "recommend");
 		code = UnkdInputIdCode(m->user_type, id, key);
 	}
 	PG_CATCH();
@@ -283,7 +273,6 @@ unkd_similar_items_text(PG_FUNCTION_ARGS)
 	m = UnkdServeOpen(model, false, 0, outer, &call);
 	PG_TRY();
 	{
-		CheckKeyModel(m, "similar_items");
 		UnkdSimilarFromEntry(m, UnkdInputIdCode(m->item_type, id, NULL), k,
 							 CodeArray(items_arg, m->item_type), outer, &result);
 		keys = ResultKeys(m, &result, outer);
