@@ -4,8 +4,9 @@
  *	  every algorithm works on, popularity strata, model storage and limits.
  *
  * Conventions: users and items are mapped to dense indices 0..n-1 in
- * ascending order of their 64-bit ids, so every result is independent of the
- * physical order of the input table. Embeddings are row-major float arrays
+ * ascending order of their 64-bit ids (for text and uuid ids, their codes:
+ * keys.h), so every result is independent of the physical order of the
+ * input table. Embeddings are row-major float arrays
  * (row = user or item, dim floats per row).
  */
 #ifndef UNKD_H
