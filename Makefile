@@ -9,11 +9,13 @@ OBJS = \
 	src/foldin.o \
 	src/filters.o \
 	src/input.o \
+	src/keys.o \
 	src/model_store.o \
 	src/popularity.o \
 	src/recommend.o \
 	src/registry.o \
 	src/security.o \
+	src/serve_text.o \
 	src/sampling.o \
 	src/similar.o \
 	src/split.o \

@@ -779,3 +779,82 @@ COMMENT ON FUNCTION unkd.citus_setup(regclass) IS
 'on a Citus coordinator: make the registry and item embeddings reference tables, distribute user embeddings colocated with interactions, and delegate recommend to the node holding the user (idempotent)';
 
 REVOKE EXECUTE ON FUNCTION unkd.citus_setup(regclass) FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Text and uuid ids (issue 11)
+--
+-- Users and items may be keyed by text, varchar or uuid as well as by an
+-- integer type. Such a key is stored as a 63-bit code (a fixed hash of its
+-- text, in the bigint id columns, so that every index and plan stays as it
+-- is) next to the key itself; unkd.models records the id types the model
+-- was trained on. The text overloads serve models with text or uuid ids.
+------------------------------------------------------------------------------
+
+ALTER TABLE unkd.models
+	ADD COLUMN user_key_type pg_catalog.regtype,
+	ADD COLUMN item_key_type pg_catalog.regtype;
+
+COMMENT ON COLUMN unkd.models.user_key_type IS 'type of the user ids the model was trained on (text, varchar and uuid ids are served by the text overloads; NULL: a bigint model from before 0.2.0)';
+COMMENT ON COLUMN unkd.models.item_key_type IS 'type of the item ids the model was trained on (see user_key_type)';
+
+ALTER TABLE unkd.user_embeddings ADD COLUMN user_key text;
+ALTER TABLE unkd.item_embeddings ADD COLUMN item_key text;
+
+COMMENT ON COLUMN unkd.user_embeddings.user_key IS 'the user''s text or uuid id (as text) when the model has such ids; user_id then holds its code';
+COMMENT ON COLUMN unkd.item_embeddings.item_key IS 'the item''s text or uuid id (as text) when the model has such ids; item_id then holds its code';
+
+CREATE FUNCTION unkd.recommend(
+	user_id text,
+	k integer DEFAULT 10,
+	model text DEFAULT NULL,
+	items text[] DEFAULT NULL,
+	exclude text[] DEFAULT NULL,
+	fold_in boolean DEFAULT NULL)
+RETURNS TABLE(item_id text, score real, rank integer)
+AS 'MODULE_PATHNAME', 'unkd_recommend_text' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION unkd.recommend(text, integer, text, text[], text[], boolean) IS
+'unkd.recommend for a model with text or uuid ids (pass a uuid as text): the same exact top k, with the ids as text';
+
+CREATE FUNCTION unkd.similar_items(
+	item_id text,
+	k integer DEFAULT 10,
+	model text DEFAULT NULL,
+	items text[] DEFAULT NULL)
+RETURNS TABLE(item_id text, score real, rank integer)
+AS 'MODULE_PATHNAME', 'unkd_similar_items_text' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION unkd.similar_items(text, integer, text, text[]) IS
+'unkd.similar_items for a model with text or uuid ids (pass a uuid as text): the same exact cosine top k, with the ids as text';
+
+-- the text overloads may be called by exactly the roles that may call their
+-- bigint twins (an administrator's REVOKE from PUBLIC covers both)
+DO $$
+DECLARE
+	pair record;
+	twin_acl pg_catalog.aclitem[];
+	grant_row record;
+BEGIN
+	FOR pair IN SELECT * FROM (VALUES
+		('unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean)',
+		 'unkd.recommend(text, integer, text, text[], text[], boolean)'),
+		('unkd.similar_items(bigint, integer, text, bigint[])',
+		 'unkd.similar_items(text, integer, text, text[])')) AS v(twin, overload)
+	LOOP
+		SELECT p.proacl INTO twin_acl FROM pg_catalog.pg_proc p
+		WHERE p.oid OPERATOR(pg_catalog.=) pair.twin::pg_catalog.regprocedure;
+		CONTINUE WHEN twin_acl IS NULL;
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', pair.overload);
+		FOR grant_row IN
+			SELECT a.grantee, a.is_grantable FROM pg_catalog.aclexplode(twin_acl) a
+			WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+			  AND a.grantee OPERATOR(pg_catalog.<>) (SELECT p.proowner FROM pg_catalog.pg_proc p
+				WHERE p.oid OPERATOR(pg_catalog.=) pair.twin::pg_catalog.regprocedure)
+		LOOP
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', pair.overload,
+				CASE WHEN grant_row.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+					 ELSE grant_row.grantee::pg_catalog.regrole::pg_catalog.text END,
+				CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+		END LOOP;
+	END LOOP;
+END $$;

@@ -60,31 +60,33 @@ random_items() {
 }
 
 echo "== unkd.recommend: $N_ITEMS items, $N_USERS users with 20 seen items each, k = 10"
+# pgbench sends :uid as an untyped parameter, which resolves to the text
+# overload (issue 11): the casts measure the bigint form, as before 0.2.0
 for dim in 32 64; do
 	psql -X -q -o /dev/null -d postgres -v dim=$dim -v n_items=$N_ITEMS -v n_users=$N_USERS -f bench/serve_setup.sql
 	cat > "$OUT/rec$dim.sql" <<SQL
 \set uid random(1, $N_USERS)
-SELECT * FROM unkd.recommend(:uid, 10, 'bench$dim');
+SELECT * FROM unkd.recommend(:uid::bigint, 10, 'bench$dim');
 SQL
 	cat > "$OUT/items$dim.sql" <<SQL
 \set uid random(1, $N_USERS)
-SELECT * FROM unkd.recommend(:uid, 10, 'bench$dim', items => '$(random_items 0.11)');
+SELECT * FROM unkd.recommend(:uid::bigint, 10, 'bench$dim', items => '$(random_items 0.11)');
 SQL
 	cat > "$OUT/exclude$dim.sql" <<SQL
 \set uid random(1, $N_USERS)
-SELECT * FROM unkd.recommend(:uid, 10, 'bench$dim', exclude => '$(random_items 0.22)');
+SELECT * FROM unkd.recommend(:uid::bigint, 10, 'bench$dim', exclude => '$(random_items 0.22)');
 SQL
 	cat > "$OUT/similar$dim.sql" <<SQL
 \set iid random(1, $N_ITEMS)
-SELECT * FROM unkd.similar_items(:iid, 10, 'bench$dim');
+SELECT * FROM unkd.similar_items(:iid::bigint, 10, 'bench$dim');
 SQL
 	cat > "$OUT/fold$dim.sql" <<SQL
 \set uid random(1, $N_USERS)
-SELECT * FROM unkd.recommend(:uid, 10, 'bench$dim', fold_in => true);
+SELECT * FROM unkd.recommend(:uid::bigint, 10, 'bench$dim', fold_in => true);
 SQL
 	cat > "$OUT/tiny$dim.sql" <<SQL
 \set uid random(1, $N_USERS)
-SELECT * FROM unkd.recommend(:uid, 10, 'bench_tiny');
+SELECT * FROM unkd.recommend(:uid::bigint, 10, 'bench_tiny');
 SQL
 	cat > "$OUT/plain$dim.sql" <<SQL
 \set uid random(1, $N_USERS)

@@ -294,7 +294,10 @@ REVOKE EXECUTE ON FUNCTION unkd.split(regclass, double precision, bigint, text, 
 GRANT EXECUTE ON FUNCTION unkd.split(regclass, double precision, bigint, text, text) TO regress_filt_app;
 ALTER EXTENSION unkd UPDATE TO '0.2.0';
 RESET client_min_messages;
-SELECT p.oid::regprocedure AS recommend FROM pg_proc p WHERE p.proname = 'recommend';
+SELECT p.oid::regprocedure AS recommend FROM pg_proc p WHERE p.proname = 'recommend' ORDER BY 1::text;
+-- the text overload (issue 11) takes the bigint form's privileges
+SELECT has_function_privilege('regress_filt_app', 'unkd.recommend(text, integer, text, text[], text[], boolean)', 'EXECUTE') AS app_may_text,
+	   has_function_privilege('regress_filt_reader', 'unkd.recommend(text, integer, text, text[], text[], boolean)', 'EXECUTE') AS others_may_text;
 SELECT has_function_privilege('regress_filt_app', 'unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean)', 'EXECUTE') AS app_may,
 	   has_function_privilege('regress_filt_reader', 'unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean)', 'EXECUTE') AS others_may,
 	   has_function_privilege('regress_filt_reader', 'unkd.similar_items(bigint, integer, text, bigint[])', 'EXECUTE') AS similar_public;

@@ -188,7 +188,7 @@ SELECT pg_temp.err($$SELECT unkd.train('x', NULL)$$);
 SELECT pg_temp.err($$SELECT unkd.train('x', 'train_tr', epochs => NULL)$$);
 SELECT pg_temp.err($$SELECT unkd.train('x', 'train_no_such_table')$$);
 SELECT pg_temp.err($$SELECT unkd.train('x', 'train_tr', user_column => 'nope')$$);
-CREATE TABLE train_text_ids (user_id text, item_id int);
+CREATE TABLE train_text_ids (user_id numeric, item_id int);  -- text and uuid ids are fine (ids.sql), numeric is not
 SELECT pg_temp.err($$SELECT unkd.train('x', 'train_text_ids')$$);
 CREATE TABLE train_empty (user_id int, item_id int);
 SELECT pg_temp.err($$SELECT unkd.train('x', 'train_empty')$$);

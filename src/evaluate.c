@@ -10,6 +10,7 @@
  * (least popular) group, as any item of training popularity 0 does.
  */
 #include "unkd.h"
+#include "keys.h"
 
 #include <math.h>
 
@@ -72,8 +73,8 @@ CheckEvaluateArgs(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("k must be between 1 and %d, got %d", UNKD_MAX_K, k)));
 	UnkdCheckGroups(PG_GETARG_INT32(3));
-	UnkdCheckIdColumn(PG_GETARG_OID(1), text_to_cstring(PG_GETARG_TEXT_PP(4)));
-	UnkdCheckIdColumn(PG_GETARG_OID(1), text_to_cstring(PG_GETARG_TEXT_PP(5)));
+	(void) UnkdIdColumnType(PG_GETARG_OID(1), text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	(void) UnkdIdColumnType(PG_GETARG_OID(1), text_to_cstring(PG_GETARG_TEXT_PP(5)));
 }
 
 /* Map the dense items of a data set to model item indices (-1: not in the model) */
@@ -135,17 +136,22 @@ LoadEvalData(EvalData *ev, const char *name, Oid test_relid, const char *user_co
 	Oid			train_relid;
 	UnkdIdMap  *item_map;
 	UnkdUserSwitch sw;
+	char	   *whose;
 
 	ev->model = model;
 	ev->k = k;
 	UnkdBecomeModelOwner(model->owner, &sw);
 	train_relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(model->seen)),
 								   AccessShareLock, false);
-	UnkdCheckIdColumn(train_relid, model->user_column);
-	UnkdCheckIdColumn(train_relid, model->item_column);
-	ev->train = UnkdReadInteractions(train_relid, model->user_column, model->item_column);
+	whose = psprintf("model \"%s\"", name);
+	UnkdCheckIdKind(train_relid, model->user_column, model->user_type, whose);
+	UnkdCheckIdKind(train_relid, model->item_column, model->item_type, whose);
+	ev->train = UnkdReadKeyedInteractions(train_relid, model->user_column, model->item_column);
 	UnkdRestoreUser(&sw);
-	ev->test = UnkdReadInteractions(test_relid, user_column, item_column);
+	/* a text test table on an integer model, or the reverse, cannot match */
+	UnkdCheckIdKind(test_relid, user_column, model->user_type, whose);
+	UnkdCheckIdKind(test_relid, item_column, model->item_type, whose);
+	ev->test = UnkdReadKeyedInteractions(test_relid, user_column, item_column);
 	WarnSeenTestRows(ev, name);
 
 	UnkdCheckMemoryBudget((double) model->n_items * (2 * sizeof(int32) + sizeof(float)) +

@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 
 #include "unkd.h"
+#include "keys.h"
 
 /* Entry of the id -> dense index hash map */
 typedef struct UnkdIdEntry
@@ -66,7 +67,10 @@ typedef struct UnkdPairBuffer
 	int64		count;
 	int64		capacity;
 	int64		n_null;
-	MemoryContext context;
+	Oid			user_type;		/* id column types (keys.h) */
+	Oid			item_type;
+	UnkdKeyDict *user_dict;		/* keys read, for key columns; else NULL */
+	UnkdKeyDict *item_dict;
 } UnkdPairBuffer;
 
 /*
@@ -296,13 +300,17 @@ CollectPair(void *arg, Datum *values, bool *nulls)
 	{
 		int64		newcap = buf->capacity * 2;
 
-		UnkdCheckMemoryBudget((double) newcap * sizeof(UnkdRawPair),
+		UnkdCheckMemoryBudget((double) newcap * sizeof(UnkdRawPair) +
+							  UnkdKeyDictBytes(buf->user_dict) +
+							  UnkdKeyDictBytes(buf->item_dict),
 							  "reading interactions");
 		buf->pairs = repalloc_huge(buf->pairs, newcap * sizeof(UnkdRawPair));
 		buf->capacity = newcap;
 	}
-	buf->pairs[buf->count].user_id = DatumGetInt64(values[0]);
-	buf->pairs[buf->count].item_id = DatumGetInt64(values[1]);
+	buf->pairs[buf->count].user_id = buf->user_dict ?
+		UnkdKeyDictAdd(buf->user_dict, values[0]) : DatumGetInt64(values[0]);
+	buf->pairs[buf->count].item_id = buf->item_dict ?
+		UnkdKeyDictAdd(buf->item_dict, values[1]) : DatumGetInt64(values[1]);
 	buf->count++;
 }
 
@@ -446,32 +454,54 @@ BuildDenseInteractions(UnkdInteractions *data, UnkdRawPair *pairs, int64 n)
 	data->user_map = UnkdBuildIdMap(data->user_ids, data->n_users);
 }
 
+/* The keys of the dense ids from a dictionary, or NULL for an integer column */
+static char **
+DenseKeys(const UnkdKeyDict *dict, const int64 *ids, int32 n)
+{
+	char	  **keys;
+
+	if (dict == NULL)
+		return NULL;
+	keys = UnkdAllocHuge(n, sizeof(char *));
+	for (int32 i = 0; i < n; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		keys[i] = UnkdKeyDictGet(dict, ids[i]);
+	}
+	return keys;
+}
+
 /*
- * Read the distinct (user, item) interactions of a relation
+ * Read the distinct (user, item) interactions of a relation whose id
+ * columns are of the given types (keys.h): integers as they are, keys as
+ * their codes, with the keys kept in data->user_keys and item_keys
  *
  * NULL ids are skipped with a NOTICE giving their count; an input without
  * any interaction is an error, since nothing can be learned from it.
  */
-UnkdInteractions *
-UnkdReadInteractions(Oid relid, const char *user_column, const char *item_column)
+static UnkdInteractions *
+ReadInteractions(Oid relid, const char *user_column, const char *item_column,
+				 Oid user_type, Oid item_type)
 {
 	UnkdInteractions *data = palloc0(sizeof(UnkdInteractions));
-	UnkdPairBuffer buf;
+	UnkdPairBuffer buf = {0};
 	const char *columns[2] = {user_column, item_column};
-	const char *casts[2] = {"int8", "int8"};
+	const char *casts[2] = {UnkdIdCast(user_type), UnkdIdCast(item_type)};
 	int64		n;
 
-	UnkdCheckIdColumn(relid, user_column);
-	UnkdCheckIdColumn(relid, item_column);
-
 	buf.capacity = 65536;
-	buf.count = 0;
-	buf.n_null = 0;
+	buf.user_type = user_type;
+	buf.item_type = item_type;
+	buf.user_dict = UnkdIsKeyType(user_type) ? UnkdKeyDictCreate() : NULL;
+	buf.item_dict = UnkdIsKeyType(item_type) ? UnkdKeyDictCreate() : NULL;
 	buf.pairs = palloc_extended(buf.capacity * sizeof(UnkdRawPair), MCXT_ALLOC_HUGE);
 	UnkdScanRelation(relid, 2, columns, casts, CollectPair, &buf);
 
 	data->n_rows = buf.count + buf.n_null;
 	data->n_null = buf.n_null;
+	data->user_type = user_type;
+	data->item_type = item_type;
 	if (buf.n_null > 0)
 		ereport(NOTICE,
 				(errmsg("skipped %lld rows of %s with a NULL user or item id",
@@ -491,7 +521,33 @@ UnkdReadInteractions(Oid relid, const char *user_column, const char *item_column
 				 errmsg("too many distinct interactions: %lld", (long long) n)));
 	BuildDenseInteractions(data, buf.pairs, n);
 	pfree(buf.pairs);
+	data->user_keys = DenseKeys(buf.user_dict, data->user_ids, data->n_users);
+	data->item_keys = DenseKeys(buf.item_dict, data->item_ids, data->n_items);
 	return data;
+}
+
+/*
+ * Read the distinct interactions of a relation with integer id columns
+ */
+UnkdInteractions *
+UnkdReadInteractions(Oid relid, const char *user_column, const char *item_column)
+{
+	UnkdCheckIdColumn(relid, user_column);
+	UnkdCheckIdColumn(relid, item_column);
+	return ReadInteractions(relid, user_column, item_column, INT8OID, INT8OID);
+}
+
+/*
+ * Read the distinct interactions of a relation with id columns of any
+ * supported type: integer, text, varchar or uuid (keys.h)
+ */
+UnkdInteractions *
+UnkdReadKeyedInteractions(Oid relid, const char *user_column, const char *item_column)
+{
+	Oid			user_type = UnkdIdColumnType(relid, user_column);
+	Oid			item_type = UnkdIdColumnType(relid, item_column);
+
+	return ReadInteractions(relid, user_column, item_column, user_type, item_type);
 }
 
 /*

@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 
 #include "unkd.h"
+#include "keys.h"
 
 /* rows per multi-row INSERT when writing embeddings */
 #define SAVE_BATCH 500
@@ -120,9 +121,9 @@ static void
 LoadEmbeddings(UnkdModel *model, bool users, MemoryContext ctx)
 {
 	const char *sql = users ?
-		"SELECT user_id, 0::pg_catalog.int8, embedding FROM unkd.user_embeddings "
+		"SELECT user_id, 0::pg_catalog.int8, embedding, user_key FROM unkd.user_embeddings "
 		"WHERE model OPERATOR(pg_catalog.=) $1 ORDER BY user_id" :
-		"SELECT item_id, popularity, embedding FROM unkd.item_embeddings "
+		"SELECT item_id, popularity, embedding, item_key FROM unkd.item_embeddings "
 		"WHERE model OPERATOR(pg_catalog.=) $1 ORDER BY item_id";
 	int32		expected = users ? model->n_users : model->n_items;
 	Oid			argtypes[1] = {TEXTOID};
@@ -132,6 +133,7 @@ LoadEmbeddings(UnkdModel *model, bool users, MemoryContext ctx)
 	int64	   *ids;
 	float	   *emb;
 	int64	   *pop = NULL;
+	char	  **keys = NULL;
 	int64		n = 0;
 
 	if (plan == NULL)
@@ -140,6 +142,8 @@ LoadEmbeddings(UnkdModel *model, bool users, MemoryContext ctx)
 	emb = MemoryContextAllocHuge(ctx, sizeof(float) * Max(expected, 1) * model->dim);
 	if (!users)
 		pop = MemoryContextAllocHuge(ctx, sizeof(int64) * Max(expected, 1));
+	if (UnkdIsKeyType(users ? model->user_type : model->item_type))
+		keys = MemoryContextAllocHuge(ctx, sizeof(char *) * Max(expected, 1));
 
 	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
 	for (;;)
@@ -164,6 +168,11 @@ LoadEmbeddings(UnkdModel *model, bool users, MemoryContext ctx)
 				pop[n] = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 			CopyEmbedding(SPI_getbinval(tuple, desc, 3, &isnull), model->dim,
 						  emb + (Size) n * model->dim, model->name, ids[n]);
+			if (keys && (keys[n] = RowText(tuple, desc, 4, ctx)) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("id " INT64_FORMAT " of model \"%s\" has no key",
+								ids[n], model->name)));
 			n++;
 		}
 		SPI_freetuptable(SPI_tuptable);
@@ -178,12 +187,14 @@ LoadEmbeddings(UnkdModel *model, bool users, MemoryContext ctx)
 	{
 		model->user_ids = ids;
 		model->user_emb = emb;
+		model->user_keys = keys;
 	}
 	else
 	{
 		model->item_ids = ids;
 		model->item_emb = emb;
 		model->item_pop = pop;
+		model->item_keys = keys;
 	}
 }
 
@@ -205,7 +216,9 @@ UnkdModelMetaLookup(const char *name, UnkdModelMeta *meta)
 	memset(meta, 0, sizeof(UnkdModelMeta));
 	StoreBegin(&sw);
 	StoreExecute("SELECT version_id, owner, readers, kind, method, COALESCE(seen, interactions), user_column, "
-				 "item_column, params::pg_catalog.text "
+				 "item_column, params::pg_catalog.text, "
+				 "COALESCE(user_key_type, 'pg_catalog.int8'::pg_catalog.regtype)::pg_catalog.oid, "
+				 "COALESCE(item_key_type, 'pg_catalog.int8'::pg_catalog.regtype)::pg_catalog.oid "
 				 "FROM unkd.models WHERE name OPERATOR(pg_catalog.=) $1",
 				 1, argtypes, args, NULL, true, SPI_OK_SELECT);
 	if (SPI_processed > 0)
@@ -227,6 +240,8 @@ UnkdModelMetaLookup(const char *name, UnkdModelMeta *meta)
 		meta->user_column = RowText(tuple, desc, 7, ctx);
 		meta->item_column = RowText(tuple, desc, 8, ctx);
 		meta->params = RowText(tuple, desc, 9, ctx);
+		meta->user_type = DatumGetObjectId(SPI_getbinval(tuple, desc, 10, &isnull));
+		meta->item_type = DatumGetObjectId(SPI_getbinval(tuple, desc, 11, &isnull));
 	}
 	StoreEnd(&sw);
 }
@@ -261,7 +276,9 @@ UnkdLoadModel(const char *name, bool with_users)
 				 "n_interactions, strata, interactions, user_column, item_column, "
 				 "COALESCE(seen, interactions), owner, "
 				 "COALESCE((params OPERATOR(pg_catalog.->>) 'lr')::pg_catalog.float8, 0.05), "
-				 "COALESCE((params OPERATOR(pg_catalog.->>) 'decay')::pg_catalog.float8, 0.01) "
+				 "COALESCE((params OPERATOR(pg_catalog.->>) 'decay')::pg_catalog.float8, 0.01), "
+				 "COALESCE(user_key_type, 'pg_catalog.int8'::pg_catalog.regtype)::pg_catalog.oid, "
+				 "COALESCE(item_key_type, 'pg_catalog.int8'::pg_catalog.regtype)::pg_catalog.oid "
 				 "FROM unkd.models WHERE name OPERATOR(pg_catalog.=) $1",
 				 1, argtypes, args, NULL, true, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -290,9 +307,16 @@ UnkdLoadModel(const char *name, bool with_users)
 	model->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 13, &isnull));
 	model->lr = DatumGetFloat8(SPI_getbinval(tuple, desc, 14, &isnull));
 	model->decay = DatumGetFloat8(SPI_getbinval(tuple, desc, 15, &isnull));
+	model->user_type = DatumGetObjectId(SPI_getbinval(tuple, desc, 16, &isnull));
+	model->item_type = DatumGetObjectId(SPI_getbinval(tuple, desc, 17, &isnull));
 
 	bytes = ((double) model->n_items * (model->dim * sizeof(float) + 2 * sizeof(int64)) +
 			 (with_users ? (double) model->n_users * (model->dim * sizeof(float) + sizeof(int64)) : 0));
+	/* keys: a pointer and a short string each, about */
+	if (UnkdIsKeyType(model->item_type))
+		bytes += (double) model->n_items * (sizeof(char *) + 48);
+	if (with_users && UnkdIsKeyType(model->user_type))
+		bytes += (double) model->n_users * (sizeof(char *) + 48);
 	UnkdCheckMemoryBudget(bytes, "loading the model");
 	LoadEmbeddings(model, false, ctx);
 	if (with_users)
@@ -347,26 +371,28 @@ EmbeddingDatum(const float *row, int32 dim)
 /*
  * Multi-row INSERT text for n rows of the given embeddings table
  *
- * $1 is the model name; each row then takes its id, (popularity,) embedding.
+ * $1 is the model name; each row then takes its id, (popularity,)
+ * embedding and key (NULL for integer ids).
  */
 static char *
 InsertSql(bool users, int n)
 {
 	StringInfoData sql;
-	int			per_row = users ? 2 : 3;
+	int			per_row = users ? 3 : 4;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, users ?
-						   "INSERT INTO unkd.user_embeddings (model, user_id, embedding) VALUES " :
-						   "INSERT INTO unkd.item_embeddings (model, item_id, popularity, embedding) VALUES ");
+						   "INSERT INTO unkd.user_embeddings (model, user_id, embedding, user_key) VALUES " :
+						   "INSERT INTO unkd.item_embeddings (model, item_id, popularity, embedding, item_key) VALUES ");
 	for (int r = 0; r < n; r++)
 	{
 		int			p = 2 + r * per_row;
 
 		if (users)
-			appendStringInfo(&sql, "%s($1, $%d, $%d)", r ? ", " : "", p, p + 1);
-		else
 			appendStringInfo(&sql, "%s($1, $%d, $%d, $%d)", r ? ", " : "", p, p + 1, p + 2);
+		else
+			appendStringInfo(&sql, "%s($1, $%d, $%d, $%d, $%d)", r ? ", " : "", p, p + 1, p + 2,
+							 p + 3);
 	}
 	return sql.data;
 }
@@ -380,10 +406,12 @@ SaveEmbeddings(const UnkdModel *model, bool users)
 	int32		n = users ? model->n_users : model->n_items;
 	const int64 *ids = users ? model->user_ids : model->item_ids;
 	const float *emb = users ? model->user_emb : model->item_emb;
-	int			per_row = users ? 2 : 3;
+	char	  **keys = users ? model->user_keys : model->item_keys;
+	int			per_row = users ? 3 : 4;
 	int			nargs_max = 1 + SAVE_BATCH * per_row;
 	Oid		   *types = palloc(sizeof(Oid) * nargs_max);
 	Datum	   *values = palloc(sizeof(Datum) * nargs_max);
+	char	   *nulls = palloc(nargs_max + 1);
 	SPIPlanPtr	full_plan = NULL;
 	MemoryContext batchCtx = AllocSetContextCreate(CurrentMemoryContext,
 												   "unkd save batch",
@@ -391,12 +419,17 @@ SaveEmbeddings(const UnkdModel *model, bool users)
 
 	types[0] = TEXTOID;
 	values[0] = CStringGetTextDatum(model->name);
+	memset(nulls, ' ', nargs_max);
+	nulls[nargs_max] = '\0';
 	for (int r = 0; r < SAVE_BATCH; r++)
 	{
 		types[1 + r * per_row] = INT8OID;
 		if (!users)
 			types[2 + r * per_row] = INT8OID;
-		types[per_row + r * per_row] = FLOAT4ARRAYOID;
+		types[per_row - 1 + r * per_row] = FLOAT4ARRAYOID;
+		types[per_row + r * per_row] = TEXTOID;
+		if (keys == NULL)
+			nulls[per_row + r * per_row] = 'n';
 	}
 
 	for (int32 start = 0; start < n; start += SAVE_BATCH)
@@ -414,8 +447,9 @@ SaveEmbeddings(const UnkdModel *model, bool users)
 			values[1 + r * per_row] = Int64GetDatum(ids[i]);
 			if (!users)
 				values[2 + r * per_row] = Int64GetDatum(model->item_pop[i]);
-			values[per_row + r * per_row] = EmbeddingDatum(emb + (Size) i * model->dim,
-														   model->dim);
+			values[per_row - 1 + r * per_row] = EmbeddingDatum(emb + (Size) i * model->dim,
+															   model->dim);
+			values[per_row + r * per_row] = keys ? CStringGetTextDatum(keys[i]) : (Datum) 0;
 		}
 		MemoryContextSwitchTo(old);
 
@@ -430,7 +464,7 @@ SaveEmbeddings(const UnkdModel *model, bool users)
 			if (rows == SAVE_BATCH)
 				full_plan = plan;
 		}
-		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+		rc = SPI_execute_plan(plan, values, nulls, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "inserting embeddings failed: %s", SPI_result_code_string(rc));
 		MemoryContextReset(batchCtx);
@@ -451,10 +485,10 @@ Datum
 UnkdSaveModel(const UnkdModel *model, const char *params_json,
 			  const char *metrics_json, double train_seconds)
 {
-	Oid			types[17] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
+	Oid			types[19] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID,
 		INT8OID, INT8ARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID,
-	TEXTOID, REGROLEOID, INT8OID};
-	Datum		values[17];
+	TEXTOID, REGROLEOID, INT8OID, REGTYPEOID, REGTYPEOID};
+	Datum		values[19];
 	Datum		row;
 	Datum	   *strata = palloc(sizeof(Datum) * Max(model->n_strata, 1));
 	Oid			nametype[1] = {TEXTOID};
@@ -487,6 +521,8 @@ UnkdSaveModel(const UnkdModel *model, const char *params_json,
 	values[13] = Float8GetDatum(train_seconds);
 	values[14] = CStringGetTextDatum(model->seen ? model->seen : model->interactions);
 	values[15] = ObjectIdGetDatum(GetUserId());
+	values[17] = ObjectIdGetDatum(OidIsValid(model->user_type) ? model->user_type : INT8OID);
+	values[18] = ObjectIdGetDatum(OidIsValid(model->item_type) ? model->item_type : INT8OID);
 	name[0] = values[0];
 
 	StoreBegin(&sw);
@@ -503,10 +539,11 @@ UnkdSaveModel(const UnkdModel *model, const char *params_json,
 	/* upsert first: it locks the name against a concurrent save */
 	StoreExecute("INSERT INTO unkd.models AS m (name, kind, method, dim, n_users, n_items, "
 				 "n_interactions, strata, interactions, user_column, item_column, params, "
-				 "metrics, train_seconds, trained_at, seen, owner, version_id) "
+				 "metrics, train_seconds, trained_at, seen, owner, version_id, "
+				 "user_key_type, item_key_type) "
 				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
 				 "$12::pg_catalog.jsonb, $13::pg_catalog.jsonb, $14, pg_catalog.clock_timestamp(), "
-				 "$15, $16, $17) "
+				 "$15, $16, $17, $18, $19) "
 				 "ON CONFLICT (name) DO UPDATE SET "
 				 "version_id = EXCLUDED.version_id, "
 				 "version = m.version OPERATOR(pg_catalog.+) 1, "
@@ -516,9 +553,10 @@ UnkdSaveModel(const UnkdModel *model, const char *params_json,
 				 "interactions = EXCLUDED.interactions, user_column = EXCLUDED.user_column, "
 				 "item_column = EXCLUDED.item_column, params = EXCLUDED.params, "
 				 "metrics = EXCLUDED.metrics, train_seconds = EXCLUDED.train_seconds, "
-				 "trained_at = EXCLUDED.trained_at, seen = EXCLUDED.seen "
+				 "trained_at = EXCLUDED.trained_at, seen = EXCLUDED.seen, "
+				 "user_key_type = EXCLUDED.user_key_type, item_key_type = EXCLUDED.item_key_type "
 				 "RETURNING m.*",
-				 17, types, values, NULL, false, SPI_OK_INSERT_RETURNING);
+				 19, types, values, NULL, false, SPI_OK_INSERT_RETURNING);
 	/* copied into the caller's context, so it outlives SPI_finish */
 	row = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,

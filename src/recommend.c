@@ -43,6 +43,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "keys.h"
 #include "serve.h"
 
 PG_FUNCTION_INFO_V1(unkd_recommend);
@@ -105,7 +106,8 @@ UnkdRankByPopularity(const int32 *order, const int64 *item_pop, int32 n_items,
 
 /*
  * Validate the (id, k, model) arguments every serving function starts with;
- * NULLs are errors because they would hide typos
+ * NULLs are errors because they would hide typos. id is NULL for a text id,
+ * which the caller reads itself.
  */
 void
 UnkdCheckServeArgs(FunctionCallInfo fcinfo, const char *id_name, int64 *id, int32 *k,
@@ -119,7 +121,8 @@ UnkdCheckServeArgs(FunctionCallInfo fcinfo, const char *id_name, int64 *id, int3
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("k must not be NULL")));
-	*id = PG_GETARG_INT64(0);
+	if (id != NULL)
+		*id = PG_GETARG_INT64(0);
 	*k = PG_GETARG_INT32(1);
 	/* no upper bound: k is clamped to the catalogue, which bounds memory */
 	if (*k <= 0)
@@ -239,6 +242,7 @@ LookupCall(const char *model, bool with_user, int64 user_id, MemoryContext outer
 	values[0] = SPI_getbinval(tuple, desc, 3, &isnull);
 	call->has_user = !isnull;
 	call->user_dim = 0;
+	call->user_key = NULL;
 	call->user_vec = isnull ? NULL : CopyUserVector(values[0], &call->user_dim);
 	MemoryContextSwitchTo(old);
 	UnkdCheckCanRead(call->name, call->owner, call->readers, call->n_readers);
@@ -362,20 +366,41 @@ CheckSeenIndex(const char *name, const char *seen, const char *user_column)
 }
 
 /*
- * The seen relation as it is now, with its id columns still of an integer
- * type: a column altered to another type since training would make the
- * lookup round ids, or run a type's code.
+ * The seen relation as it is now, with its id columns still of the kinds
+ * (integer or key, keys.h) the plan reads them as: a column altered to
+ * another type since training would make the lookup round ids, or run a
+ * type's code.
  */
 static Oid
-CheckSeenRelation(const char *seen, const char *user_column, const char *item_column)
+CheckSeenRelation(const ServeModel *m)
 {
-	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(seen)),
+	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(m->seen)),
 										 AccessShareLock, false);
 
 	UnkdCheckStorableRelation(relid, "seen");
-	UnkdCheckIdColumn(relid, user_column);
-	UnkdCheckIdColumn(relid, item_column);
+	if (!m->keyed)
+	{
+		UnkdCheckIdColumn(relid, m->user_column);
+		UnkdCheckIdColumn(relid, m->item_column);
+		return relid;
+	}
+	UnkdCheckIdKind(relid, m->user_column, m->user_type, psprintf("model \"%s\"", m->name));
+	UnkdCheckIdKind(relid, m->item_column, m->item_type, psprintf("model \"%s\"", m->name));
 	return relid;
+}
+
+/*
+ * The parameter of the seen-items lookup compared with the user column:
+ * an int8, or for a key column the key as text, cast to uuid for a uuid
+ * column so that an index on it serves the lookup
+ */
+static const char *
+SeenUserParam(Oid relid, const ServeModel *m, Oid *type)
+{
+	*type = UnkdIsKeyType(m->user_type) ? TEXTOID : INT8OID;
+	if (*type == TEXTOID && UnkdIdColumnType(relid, m->user_column) == UUIDOID)
+		return "$1::pg_catalog.uuid";
+	return "$1";
 }
 
 /*
@@ -387,19 +412,21 @@ CheckSeenRelation(const char *seen, const char *user_column, const char *item_co
 static SPIPlanPtr
 PrepareSeenPlan(const ServeModel *m, Oid owner)
 {
-	Oid			type = INT8OID;
+	Oid			type;
 	Oid			relid;
+	const char *param;
 	char	   *sql;
 	UnkdUserSwitch sw;
 	SPIPlanPtr	plan;
 
 	UnkdBecomeModelOwner(owner, &sw);
-	relid = CheckSeenRelation(m->seen, m->user_column, m->item_column);
+	relid = CheckSeenRelation(m);
 	CheckSeenIndex(m->name, m->seen, m->user_column);
 	UnkdCitusCheckSeenColocated(m->name, relid);
-	sql = psprintf("SELECT %s::pg_catalog.int8 FROM %s WHERE %s OPERATOR(pg_catalog.=) $1",
-				   quote_identifier(m->item_column), UnkdRelationName(relid),
-				   quote_identifier(m->user_column));
+	param = SeenUserParam(relid, m, &type);
+	sql = psprintf("SELECT %s::pg_catalog.%s FROM %s WHERE %s OPERATOR(pg_catalog.=) %s",
+				   quote_identifier(m->item_column), UnkdIdCast(m->item_type),
+				   UnkdRelationName(relid), quote_identifier(m->user_column), param);
 	plan = KeepCallPlan(sql, 1, &type);
 	UnkdRestoreUser(&sw);
 	return plan;
@@ -439,6 +466,37 @@ ComputeItemNorms(ServeModel *m, Size bytes)
 			m->zero_norm[n_zero++] = i;
 }
 
+/* Memory the item keys of a model take in a cache entry */
+static Size
+ItemKeyBytes(const UnkdModel *model)
+{
+	Size		bytes = 0;
+
+	if (model->item_keys == NULL)
+		return 0;
+	for (int32 i = 0; i < model->n_items; i++)
+		bytes += sizeof(char *) + strlen(model->item_keys[i]) + 1;
+	return bytes;
+}
+
+/* Copy a model's item keys into the current (the entry's) memory context */
+static char **
+CopyItemKeys(const UnkdModel *model)
+{
+	char	  **keys;
+
+	if (model->item_keys == NULL)
+		return NULL;
+	keys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(char *) * Max(model->n_items, 1));
+	for (int32 i = 0; i < model->n_items; i++)
+	{
+		if ((i & 0xFFFF) == 0xFFFF)
+			CHECK_FOR_INTERRUPTS();
+		keys[i] = pstrdup(model->item_keys[i]);
+	}
+	return keys;
+}
+
 /*
  * Build a cache entry for the current version of a model: load it, copy the
  * item side into one block of a fresh context and compute the item norms.
@@ -457,6 +515,7 @@ BuildServeModel(const char *name)
 
 	bytes = n * (model->dim * sizeof(float) + 2 * sizeof(int64) +
 				 sizeof(int32) + 2 * sizeof(float));
+	bytes += ItemKeyBytes(model);
 	UnkdCheckMemoryBudget((double) bytes, "the item embeddings of the model");
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "unkd serving model",
@@ -475,6 +534,10 @@ BuildServeModel(const char *name)
 		m->seen = pstrdup(model->seen);
 		m->user_column = pstrdup(model->user_column);
 		m->item_column = pstrdup(model->item_column);
+		m->user_type = model->user_type;
+		m->item_type = model->item_type;
+		m->keyed = UnkdIsKeyType(model->user_type) || UnkdIsKeyType(model->item_type);
+		m->item_keys = CopyItemKeys(model);
 
 		block = MemoryContextAllocHuge(cxt, Max(bytes, 1));
 		m->item_emb = (float *) block;
@@ -615,6 +678,37 @@ UnkdServeEmit(FunctionCallInfo fcinfo, const ServeResult *result)
 }
 
 /*
+ * The user id type of the cached entry of a model name, whatever its
+ * version, or InvalidOid: what a text call expects before its lookup
+ */
+Oid
+UnkdServeCachedUserType(const char *model)
+{
+	ServeModel *m = model ? FindServeModel(model) : NULL;
+
+	return m ? m->user_type : InvalidOid;
+}
+
+/*
+ * Refuse a bigint serving call on a model with text or uuid ids, naming
+ * the call that serves it
+ */
+void
+UnkdCheckIntegerModel(const ServeModel *m, const char *function)
+{
+	if (!m->keyed)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_FUNCTION),
+			 errmsg("model \"%s\" has text or uuid ids (users %s, items %s), not bigint ones",
+					m->name, format_type_be(m->user_type), format_type_be(m->item_type)),
+			 errhint("Call the text form, unkd.%s(%s text, ...), e.g. unkd.%s('%s', 10, '%s'); pass a uuid as its ::text.",
+					 function, strcmp(function, "recommend") == 0 ? "user_id" : "item_id",
+					 function, strcmp(function, "recommend") == 0 ? "user-1" : "item-1",
+					 m->name)));
+}
+
+/*
  * Unlink an entry from the cache (if a newer one has not replaced it
  * already) and retire it, so that the next call builds it again
  */
@@ -664,9 +758,9 @@ EnsureSeenPlan(ServeModel *m, Oid owner)
  * model's owner in a security-restricted operation
  */
 static int32 *
-SeenItems(ServeModel *m, Oid owner, int64 user_id, int64 *n_seen)
+SeenItems(ServeModel *m, Oid owner, int64 user_id, const char *call_user_key, int64 *n_seen)
 {
-	Datum		arg = Int64GetDatum(user_id);
+	Datum		arg = call_user_key ? CStringGetTextDatum(call_user_key) : Int64GetDatum(user_id);
 	int			ret;
 	int32	   *seen;
 	int64		n = 0;
@@ -675,7 +769,7 @@ SeenItems(ServeModel *m, Oid owner, int64 user_id, int64 *n_seen)
 	if (m->seen_plan == NULL)
 		EnsureSeenPlan(m, owner);
 	UnkdBecomeModelOwner(owner, &sw);
-	(void) CheckSeenRelation(m->seen, m->user_column, m->item_column);
+	(void) CheckSeenRelation(m);
 	ret = SPI_execute_plan(m->seen_plan, &arg, NULL, true, 0);
 	UnkdRestoreUser(&sw);
 	if (ret != SPI_OK_SELECT)
@@ -689,7 +783,7 @@ SeenItems(ServeModel *m, Oid owner, int64 user_id, int64 *n_seen)
 
 		if (isnull)
 			continue;
-		idx = UnkdIdMapLookup(m->item_map, DatumGetInt64(d));
+		idx = UnkdIdMapLookup(m->item_map, UnkdIdDatumCode(m->item_type, d));
 		if (idx >= 0)
 			seen[n++] = idx;
 	}
@@ -787,10 +881,10 @@ FoldInCall(const ServeModel *m, ServeCall *call, int64 user_id, const int32 *see
  * outer): the seen items and exclude merged, then the whole catalogue or
  * only the allowed items scored
  */
-static void
-RecommendFromEntry(ServeModel *m, ServeCall *call, int64 user_id, int k,
-				   ArrayType *items_arg, ArrayType *exclude_arg, UnkdFoldIn fold_in,
-				   MemoryContext outer, ServeResult *result)
+void
+UnkdRecommendFromEntry(ServeModel *m, ServeCall *call, int64 user_id, int k,
+					   ArrayType *items_arg, ArrayType *exclude_arg, UnkdFoldIn fold_in,
+					   MemoryContext outer, ServeResult *result)
 {
 	int32	   *excluded;
 	int64		n_excluded;
@@ -801,7 +895,7 @@ RecommendFromEntry(ServeModel *m, ServeCall *call, int64 user_id, int k,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("user embedding of user " INT64_FORMAT " has %d dimensions, model \"%s\" has %d",
 						user_id, call->user_dim, m->name, m->dim)));
-	excluded = SeenItems(m, call->owner, user_id, &n_excluded);
+	excluded = SeenItems(m, call->owner, user_id, call->user_key, &n_excluded);
 	FoldInCall(m, call, user_id, excluded, n_excluded, fold_in);
 	if (exclude_arg != NULL)
 	{
@@ -860,8 +954,10 @@ unkd_recommend(PG_FUNCTION_ARGS)
 	m = UnkdServeOpen(model, true, user_id, outer, &call);
 	PG_TRY();
 	{
-		RecommendFromEntry(m, &call, user_id, k, items_arg, exclude_arg, fold_in, outer,
-						   &result);
+		if (unlikely(m->keyed))
+			UnkdCheckIntegerModel(m, "recommend");
+		UnkdRecommendFromEntry(m, &call, user_id, k, items_arg, exclude_arg, fold_in, outer,
+							   &result);
 	}
 	PG_FINALLY();
 	{

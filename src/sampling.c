@@ -17,6 +17,7 @@
 #include "utils/tuplestore.h"
 
 #include "unkd.h"
+#include "keys.h"
 #include "sampling.h"
 #include "sgd.h"
 
@@ -53,6 +54,8 @@ typedef struct ScoreScan
 	int64		n_skipped;		/* rows whose user or item is not in training */
 	int64		n_null;
 	const char *relname;
+	Oid			user_type;		/* id column types (keys.h) */
+	Oid			item_type;
 } ScoreScan;
 
 /* Per-user working memory shared by both teacher sources */
@@ -339,8 +342,8 @@ CollectScore(void *arg, Datum *values, bool *nulls)
 	score = DatumGetFloat8(values[2]);
 	if (!isfinite(score))
 		ReportBadScore(psprintf("teacher-score relation %s", scan->relname), score);
-	u = UnkdLookupUser(scan->data, DatumGetInt64(values[0]));
-	i = UnkdLookupItem(scan->data, DatumGetInt64(values[1]));
+	u = UnkdLookupUser(scan->data, UnkdIdDatumCode(scan->user_type, values[0]));
+	i = UnkdLookupItem(scan->data, UnkdIdDatumCode(scan->item_type, values[1]));
 	if (u < 0 || i < 0)
 	{
 		scan->n_skipped++;
@@ -393,15 +396,19 @@ CandidatesFromTable(CandidateBuilder *b, UnkdCandidates *cand,
 {
 	const UnkdInteractions *data = b->data;
 	const char *columns[3] = {source->user_column, source->item_column, source->score_column};
-	const char *casts[3] = {"int8", "int8", "float8"};
+	const char *casts[3] = {NULL, NULL, "float8"};
 	ScoreScan	scan = {0};
 	int32	   *items;
 	float	   *scores;
 	int64		r = 0;
 
-	UnkdCheckIdColumn(source->scores, source->user_column);
-	UnkdCheckIdColumn(source->scores, source->item_column);
+	scan.user_type = UnkdIdColumnType(source->scores, source->user_column);
+	scan.item_type = UnkdIdColumnType(source->scores, source->item_column);
+	UnkdCheckIdKind(source->scores, source->user_column, data->user_type, "the interactions");
+	UnkdCheckIdKind(source->scores, source->item_column, data->item_type, "the interactions");
 	UnkdCheckScoreColumn(source->scores, source->score_column);
+	casts[0] = UnkdIdCast(scan.user_type);
+	casts[1] = UnkdIdCast(scan.item_type);
 	scan.data = data;
 	scan.relname = UnkdRelationName(source->scores);
 	scan.capacity = 1024;

@@ -41,6 +41,10 @@ typedef struct ServeModel
 	char	   *seen;			/* quoted qualified name of the seen relation */
 	char	   *user_column;
 	char	   *item_column;
+	Oid			user_type;		/* id types (keys.h): for key types ids are codes */
+	Oid			item_type;
+	bool		keyed;			/* text or uuid users or items: the text overloads serve it */
+	char	  **item_keys;		/* [n_items] keys of a key item side, else NULL */
 	SPIPlanPtr	seen_plan;		/* kept: item ids of one user; NULL until needed */
 	int			pins;			/* calls using the entry now */
 } ServeModel;
@@ -57,6 +61,8 @@ typedef struct ServeCall
 	bool		has_user;
 	float	   *user_vec;		/* [dim] when has_user */
 	int32		user_dim;
+	char	   *user_key;		/* the user's key as the seen relation holds it, for
+								 * a key user side (NULL: the id is the user) */
 } ServeCall;
 
 /* The ranked rows of one call, in the caller's memory context */
@@ -77,6 +83,16 @@ extern int32 *UnkdServeResultInit(const ServeModel *m, int *k, MemoryContext out
 								  ServeResult *result);
 extern void UnkdServeResultIds(const ServeModel *m, const int32 *items, ServeResult *result);
 extern void UnkdServeEmit(FunctionCallInfo fcinfo, const ServeResult *result);
+extern Oid	UnkdServeCachedUserType(const char *model);
+extern void UnkdRecommendFromEntry(ServeModel *m, ServeCall *call, int64 user_id, int k,
+								   ArrayType *items_arg, ArrayType *exclude_arg,
+								   UnkdFoldIn fold_in, MemoryContext outer,
+								   ServeResult *result);
+extern void UnkdCheckIntegerModel(const ServeModel *m, const char *function);
+
+/* similar.c */
+extern void UnkdSimilarFromEntry(ServeModel *m, int64 item_id, int k, ArrayType *items_arg,
+								 MemoryContext outer, ServeResult *result);
 
 /* filters.c: item arrays as sorted sets of model item indices */
 extern void UnkdCheckItemArray(ArrayType *array, const char *name);

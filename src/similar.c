@@ -94,9 +94,9 @@ SimilarInSet(ServeModel *m, int32 query, int32 *allowed, int64 n_allowed,
  * The ranking of one call on a pinned entry into result (allocated in
  * outer); empty for an unknown item or one with a zero vector
  */
-static void
-SimilarFromEntry(ServeModel *m, int64 item_id, int k, ArrayType *items_arg,
-				 MemoryContext outer, ServeResult *result)
+void
+UnkdSimilarFromEntry(ServeModel *m, int64 item_id, int k, ArrayType *items_arg,
+					 MemoryContext outer, ServeResult *result)
 {
 	int32		query = UnkdIdMapLookup(m->item_map, item_id);
 	int32	   *skipped;
@@ -148,7 +148,9 @@ unkd_similar_items(PG_FUNCTION_ARGS)
 	m = UnkdServeOpen(model, false, 0, outer, &call);
 	PG_TRY();
 	{
-		SimilarFromEntry(m, item_id, k, items_arg, outer, &result);
+		if (unlikely(m->keyed))
+			UnkdCheckIntegerModel(m, "similar_items");
+		UnkdSimilarFromEntry(m, item_id, k, items_arg, outer, &result);
 	}
 	PG_FINALLY();
 	{

@@ -17,6 +17,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/tuplestore.h"
 
+#include "keys.h"
 #include "trainer.h"
 
 PG_FUNCTION_INFO_V1(unkd_train);
@@ -42,6 +43,23 @@ static char *
 ArgText(FunctionCallInfo fcinfo, int arg)
 {
 	return PG_ARGISNULL(arg) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(arg));
+}
+
+/*
+ * The id columns of a relation read with the training interactions hold
+ * the same kinds of ids as those of the interactions (keys.h)
+ */
+static void
+CheckLikeInteractions(Oid relid, const char *user_column, const char *item_column,
+					  const TrainOptions *opt)
+{
+	Oid			user_type = UnkdIdColumnType(opt->interactions, opt->user_column);
+	Oid			item_type = UnkdIdColumnType(opt->interactions, opt->item_column);
+	char	   *whose = psprintf("the interactions relation %s",
+								 UnkdRelationName(opt->interactions));
+
+	UnkdCheckIdKind(relid, user_column, user_type, whose);
+	UnkdCheckIdKind(relid, item_column, item_type, whose);
 }
 
 /* An integer option within [lo, hi] */
@@ -73,14 +91,13 @@ CheckPositive(const char *what, double value, bool strict)
 }
 
 /*
- * The relation a stored model serves from: not temporary, with integer id
- * columns
+ * The relation a stored model serves from: not temporary, with id columns
+ * of the kinds (integer or text) of the training interactions'
  */
 static void
 CheckStoredRelation(Oid relid, const char *role, const TrainOptions *opt)
 {
-	UnkdCheckIdColumn(relid, opt->user_column);
-	UnkdCheckIdColumn(relid, opt->item_column);
+	CheckLikeInteractions(relid, opt->user_column, opt->item_column, opt);
 	UnkdCheckStorableRelation(relid, role);
 }
 
@@ -134,10 +151,7 @@ CheckCommonOptions(const TrainOptions *opt)
 	if (OidIsValid(opt->seen))
 		CheckStoredRelation(opt->seen, "seen", opt);
 	if (OidIsValid(opt->validation))
-	{
-		UnkdCheckIdColumn(opt->validation, opt->user_column);
-		UnkdCheckIdColumn(opt->validation, opt->item_column);
-	}
+		CheckLikeInteractions(opt->validation, opt->user_column, opt->item_column, opt);
 }
 
 /* The pair-quota exponent: finite and small enough that weights stay finite */
@@ -148,6 +162,27 @@ CheckGroupWeightExponent(double exponent)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("group_weight_exponent must be between -10 and 10, not %g", exponent)));
+}
+
+/*
+ * A teacher model has ids of the kinds of the interactions': codes and
+ * integer ids are never matched with each other
+ */
+static void
+CheckTeacherIds(const TrainOptions *opt, const UnkdModelMeta *meta)
+{
+	Oid			user_type = UnkdIdColumnType(opt->interactions, opt->user_column);
+	Oid			item_type = UnkdIdColumnType(opt->interactions, opt->item_column);
+
+	if (UnkdIsKeyType(user_type) != UnkdIsKeyType(meta->user_type) ||
+		UnkdIsKeyType(item_type) != UnkdIsKeyType(meta->item_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("teacher model \"%s\" has %s user ids and %s item ids, the interactions relation %s has %s user ids and %s item ids",
+						opt->teacher.model, UnkdIdKindName(meta->user_type),
+						UnkdIdKindName(meta->item_type), UnkdRelationName(opt->interactions),
+						UnkdIdKindName(user_type), UnkdIdKindName(item_type)),
+				 errhint("Distil from a teacher trained on ids of the same kinds.")));
 }
 
 /* Distillation options, including the choice of teacher */
@@ -188,11 +223,12 @@ CheckDistillOptions(const TrainOptions *opt)
 					 errmsg("model \"%s\" does not exist", opt->teacher.model),
 					 errhint("See SELECT name FROM unkd.models for the trained models.")));
 		UnkdCheckCanRead(opt->teacher.model, meta.owner, meta.readers, meta.n_readers);
+		CheckTeacherIds(opt, &meta);
 	}
 	else
 	{
-		UnkdCheckIdColumn(opt->teacher.scores, opt->teacher.user_column);
-		UnkdCheckIdColumn(opt->teacher.scores, opt->teacher.item_column);
+		CheckLikeInteractions(opt->teacher.scores, opt->teacher.user_column,
+							  opt->teacher.item_column, opt);
 		UnkdCheckScoreColumn(opt->teacher.scores, opt->teacher.score_column);
 	}
 }

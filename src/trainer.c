@@ -568,6 +568,10 @@ SaveTrained(const Trainer *t, const char *kind, const char *method, double secon
 	model.seen = UnkdRelationName(OidIsValid(opt->seen) ? opt->seen : opt->interactions);
 	model.user_column = (char *) opt->user_column;
 	model.item_column = (char *) opt->item_column;
+	model.user_type = data->user_type;
+	model.item_type = data->item_type;
+	model.user_keys = data->user_keys;
+	model.item_keys = data->item_keys;
 	return UnkdSaveModel(&model, ParamsJson(opt), MetricsJson(t), seconds);
 }
 
@@ -575,8 +579,8 @@ SaveTrained(const Trainer *t, const char *kind, const char *method, double secon
 UnkdInteractions *
 UnkdReadTraining(const TrainOptions *opt)
 {
-	UnkdInteractions *data = UnkdReadInteractions(opt->interactions, opt->user_column,
-												  opt->item_column);
+	UnkdInteractions *data = UnkdReadKeyedInteractions(opt->interactions, opt->user_column,
+													   opt->item_column);
 
 	if (data->n_items < 2)
 		ereport(ERROR,

@@ -4,8 +4,9 @@
  *	  every algorithm works on, popularity strata, model storage and limits.
  *
  * Conventions: users and items are mapped to dense indices 0..n-1 in
- * ascending order of their 64-bit ids, so every result is independent of the
- * physical order of the input table. Embeddings are row-major float arrays
+ * ascending order of their 64-bit ids (for text and uuid ids, their codes:
+ * keys.h), so every result is independent of the physical order of the
+ * input table. Embeddings are row-major float arrays
  * (row = user or item, dim floats per row).
  */
 #ifndef UNKD_H
@@ -93,6 +94,10 @@ typedef struct UnkdInteractions
 	int64	   *item_pop;		/* [n_items] distinct users per item */
 	UnkdIdMap  *user_map;
 	UnkdIdMap  *item_map;
+	Oid			user_type;		/* id column types; key types' ids are codes (keys.h) */
+	Oid			item_type;
+	char	  **user_keys;		/* [n_users] keys of a key column, else NULL */
+	char	  **item_keys;		/* [n_items] */
 } UnkdInteractions;
 
 /* input.c: reading user tables through SPI */
@@ -109,6 +114,8 @@ extern void UnkdScanRelation(Oid relid, int ncolumns, const char *const *columns
 							 void *arg);
 extern UnkdInteractions *UnkdReadInteractions(Oid relid, const char *user_column,
 											  const char *item_column);
+extern UnkdInteractions *UnkdReadKeyedInteractions(Oid relid, const char *user_column,
+												   const char *item_column);
 extern int32 UnkdLookupUser(const UnkdInteractions *data, int64 user_id);
 extern int32 UnkdLookupItem(const UnkdInteractions *data, int64 item_id);
 extern bool UnkdUserHasItem(const UnkdInteractions *data, int32 user, int32 item);
@@ -222,6 +229,8 @@ typedef struct UnkdModelMeta
 	char	   *user_column;
 	char	   *item_column;
 	char	   *params;			/* jsonb text */
+	Oid			user_type;		/* id types (keys.h); int8 for a model from before 0.2.0 */
+	Oid			item_type;
 } UnkdModelMeta;
 
 
@@ -253,6 +262,10 @@ typedef struct UnkdModel
 	double		decay;
 	char	   *user_column;
 	char	   *item_column;
+	Oid			user_type;		/* id types (keys.h): for key types ids are codes */
+	Oid			item_type;
+	char	  **user_keys;		/* [n_users] keys when saving a key model, else NULL */
+	char	  **item_keys;		/* [n_items] keys of a key item side, else NULL */
 } UnkdModel;
 
 extern UnkdModel *UnkdLoadModel(const char *name, bool with_users);

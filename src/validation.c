@@ -30,8 +30,8 @@ static void InitValidationScratch(Validation *val, int32 n_items);
 Validation *
 UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data)
 {
-	UnkdInteractions *raw = UnkdReadInteractions(opt->validation, opt->user_column,
-												 opt->item_column);
+	UnkdInteractions *raw = UnkdReadKeyedInteractions(opt->validation, opt->user_column,
+													  opt->item_column);
 	Validation *val = palloc0(sizeof(Validation));
 	int64		n = 0;
 

@@ -116,7 +116,8 @@ q "$OLD" "GRANT INSERT, UPDATE, DELETE ON unkd.models, unkd.user_embeddings, unk
 	GRANT USAGE ON SEQUENCE unkd.model_version_seq TO $TRAINER" >/dev/null
 psql -X -q -d "$SRC" -c "COPY (SELECT $MODEL_COLUMNS FROM unkd.models) TO STDOUT" |
 	psql -X -q -d "$OLD" -c "COPY unkd.models ($MODEL_COLUMNS) FROM STDIN"
-for t in user_embeddings item_embeddings; do
+# (0.1.0's columns only: 0.2.0 added the key columns of text and uuid ids)
+for t in "user_embeddings (model, user_id, embedding)" "item_embeddings (model, item_id, popularity, embedding)"; do
 	psql -X -q -d "$SRC" -c "COPY unkd.$t TO STDOUT" | psql -X -q -d "$OLD" -c "COPY unkd.$t FROM STDIN"
 done
 q "$OLD" "SELECT pg_catalog.setval('unkd.model_version_seq', (SELECT max(version_id) FROM unkd.models))" >/dev/null

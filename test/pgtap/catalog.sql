@@ -1,6 +1,6 @@
 -- The SQL contract of API.md: objects, signatures, volatility, privileges
 BEGIN;
-SELECT plan(34);
+SELECT plan(41);
 
 SELECT has_schema('unkd');
 SELECT is_aggregate('unkd', 'popularity_strata', ARRAY['bigint', 'integer']);
@@ -52,12 +52,29 @@ SELECT function_privs_are('unkd', 'recommend', ARRAY['bigint', 'integer', 'text'
 SELECT function_privs_are('unkd', 'similar_items', ARRAY['bigint', 'integer', 'text', 'bigint[]'],
 						  'public', ARRAY['EXECUTE'], 'everyone may call similar_items');
 
+-- the text overloads for models with text or uuid ids (issue 11): the same
+-- arguments with text ids, the same callers as their bigint twins
+SELECT is((SELECT pg_get_function_arguments('unkd.recommend(text,integer,text,text[],text[],boolean)'::regprocedure)),
+		  'user_id text, k integer DEFAULT 10, model text DEFAULT NULL::text, items text[] DEFAULT NULL::text[], exclude text[] DEFAULT NULL::text[], fold_in boolean DEFAULT NULL::boolean',
+		  'recommend text arguments');
+SELECT is((SELECT pg_get_function_result('unkd.recommend(text,integer,text,text[],text[],boolean)'::regprocedure)),
+		  'TABLE(item_id text, score real, rank integer)', 'recommend text result');
+SELECT is((SELECT pg_get_function_arguments('unkd.similar_items(text,integer,text,text[])'::regprocedure)),
+		  'item_id text, k integer DEFAULT 10, model text DEFAULT NULL::text, items text[] DEFAULT NULL::text[]',
+		  'similar_items text arguments');
+SELECT function_privs_are('unkd', 'recommend', ARRAY['text', 'integer', 'text', 'text[]', 'text[]', 'boolean'],
+						  'public', ARRAY['EXECUTE'], 'everyone may call recommend with a text id');
+SELECT function_privs_are('unkd', 'similar_items', ARRAY['text', 'integer', 'text', 'text[]'],
+						  'public', ARRAY['EXECUTE'], 'everyone may call similar_items with a text id');
+
 -- the registry
 SELECT has_table('unkd', 'models', 'registry table');
 SELECT has_table('unkd', 'user_embeddings', 'user embeddings table');
 SELECT has_table('unkd', 'item_embeddings', 'item embeddings table');
 SELECT col_type_is('unkd', 'models', 'strata', 'bigint[]', 'models.strata is bigint[]');
 SELECT col_type_is('unkd', 'models', 'params', 'jsonb', 'models.params is jsonb');
+SELECT col_type_is('unkd', 'models', 'user_key_type', 'regtype', 'models.user_key_type is regtype');
+SELECT col_type_is('unkd', 'item_embeddings', 'item_key', 'text', 'item_embeddings.item_key is text');
 SELECT table_privs_are('unkd', 'models', 'public', ARRAY['SELECT'], 'everyone can read the registry');
 
 -- Citus: set-up is for the registry's owner; no foreign key blocks

@@ -32,6 +32,9 @@ INSERT INTO fuzz_limits VALUES
 CREATE TABLE fuzz_small (user_id smallint, item_id smallint);
 INSERT INTO fuzz_small VALUES (-32768, 32767), (32767, -32768), (1, 1), (1, 32767);
 CREATE TABLE fuzz_text (user_id text, item_id text);
+CREATE TABLE fuzz_keys AS	-- text users, uuid items
+	SELECT 'u' || user_id AS user_id, md5('i' || item_id)::uuid AS item_id FROM fuzz_data;
+CREATE TABLE fuzz_mixed AS SELECT user_id, 'i' || item_id AS item_id FROM fuzz_data;
 CREATE TABLE fuzz_scores AS
 	SELECT u.user_id, i.item_id, ((u.user_id * 7 + i.item_id * 3) % 11)::real AS score
 	FROM (SELECT DISTINCT user_id FROM fuzz_data) u, (SELECT DISTINCT item_id FROM fuzz_data) i;
@@ -59,6 +62,8 @@ BEGIN
 					   user_column => 'User Id', item_column => 'it"em');
 	PERFORM unkd.train('fuzz_fullm', 'fuzz_full', dim => 2, epochs => 1, notice_every => 0);
 	PERFORM unkd.train('fuzz_ren', 'fuzz_data', dim => 2, epochs => 1, notice_every => 0);
+	PERFORM unkd.train('fuzz_keym', 'fuzz_keys', dim => 2, epochs => 1, notice_every => 0);
+	PERFORM unkd.train('fuzz_mixm', 'fuzz_mixed', dim => 2, epochs => 1, notice_every => 0);
 END $$;
 
 -- sqlstate_of(q): '00000' or the error's SQLSTATE, then its message
@@ -385,6 +390,39 @@ INSERT INTO fuzz_case (fn, call, expect) VALUES
 	('recommend', 'SELECT count(*) FROM unkd.recommend(1, 0)', '22023'),
 	('recommend', 'SELECT count(*) FROM unkd.recommend(1, 2147483647)', 'ok'),
 	('recommend', $$SELECT count(*) FROM unkd.recommend(1, 10, 'fuzz_none')$$, '42704'),
+	-- the text forms (issue 11): hostile keys are data, never SQL
+	('recommend', $$SELECT count(*) FROM unkd.recommend('u1', 5, 'fuzz_keym')$$, 'ok'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('', 5, 'fuzz_keym')$$, 'ok'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend(repeat('x', 100000), 5, 'fuzz_keym')$$, 'ok'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('u1''); DROP TABLE fuzz_data; --', 5, 'fuzz_keym')$$, 'ok'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend(E'u1\\x', 5, 'fuzz_keym', items => '{"",NULL,x}', exclude => '{NULL}')$$, '22P02'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('1', 5, 'fuzz_mixm', items => '{"",NULL,x}', exclude => '{NULL}')$$, 'ok'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('u1', 5, 'fuzz_keym', items => '{not-a-uuid}')$$, '22P02'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('u1', 5, 'fuzz_keym', items => (SELECT array_agg(md5(g::text)::uuid::text) FROM generate_series(1, 100000) g))$$, 'ok'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('u1', 5, 'fuzz_keym', exclude => '{{a},{b}}')$$, '2202E'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('u1', 2147483647, 'fuzz_keym', fold_in => true)$$, 'ok'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('1', 5, 'fuzz_mixm')$$, 'ok'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('99999999999999999999', 5, 'fuzz_mixm')$$, '22003'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('-9223372036854775808', 5, 'fuzz_mixm')$$, 'ok'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend(' 1x', 5, 'fuzz_mixm')$$, '22P02'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('1', 5, 'fuzz_t')$$, 'ok'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend(1, 5, 'fuzz_keym')$$, '42883'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('u1', 5, 'fuzz_none')$$, '42704'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('x1', 5, 'fuzz_t')$$, '22P02'),
+	('recommend', $$SELECT count(*) FROM unkd.recommend('u1', -1, 'fuzz_keym')$$, '22023'),
+	('similar_items', $$SELECT count(*) FROM unkd.similar_items(md5('i1')::uuid::text, 5, 'fuzz_keym')$$, 'ok'),
+	('similar_items', $$SELECT count(*) FROM unkd.similar_items(upper(md5('i1')), 5, 'fuzz_keym', items => '{}')$$, 'ok'),
+	('similar_items', $$SELECT count(*) FROM unkd.similar_items('', 5, 'fuzz_keym')$$, '22P02'),
+	('similar_items', $$SELECT count(*) FROM unkd.similar_items('i1', 5, 'fuzz_mixm', items => '{i2,NULL,"",i1}')$$, 'ok'),
+	('similar_items', $$SELECT count(*) FROM unkd.similar_items('1', 5, 'fuzz_t')$$, 'ok'),
+	('similar_items', $$SELECT count(*) FROM unkd.similar_items(1, 5, 'fuzz_mixm')$$, '42883'),
+	('evaluate', $$SELECT count(*) FROM unkd.evaluate('fuzz_keym', 'fuzz_keys')$$, 'ok'),
+	('evaluate', $$SELECT count(*) FROM unkd.evaluate('fuzz_keym', 'fuzz_text')$$, '22000'),
+	('evaluate', $$SELECT count(*) FROM unkd.evaluate('fuzz_t', 'fuzz_keys')$$, '42804'),
+	('train', $$SELECT count(*) FROM unkd.train('fuzz_x', 'fuzz_keys', validation => 'fuzz_test', epochs => 1)$$, '42804'),
+	('distill', $$SELECT count(*) FROM unkd.distill('fuzz_xs', 'fuzz_keys', teacher => 'fuzz_t', epochs => 1)$$, '42804'),
+	('distill', $$SELECT count(*) FROM unkd.distill('fuzz_xs', 'fuzz_keys', teacher => 'fuzz_keym', epochs => 1, notice_every => 0)$$, 'ok'),
+	('distill_pairs', $$SELECT count(*) FROM unkd.distill_pairs('fuzz_keys', teacher => 'fuzz_keym')$$, '42804'),
 	('evaluate', $$SELECT count(*) FROM unkd.evaluate('fuzz_t', 'fuzz_empty')$$, '22000'),
 	('evaluate', $$SELECT count(*) FROM unkd.evaluate('fuzz_t', 'fuzz_one')$$, 'ok'),
 	('evaluate', $$SELECT count(*) FROM unkd.evaluate('fuzz_t', 'fuzz_limits')$$, 'ok'),
