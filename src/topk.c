@@ -203,6 +203,79 @@ UnkdRankUser(const float *scores, int32 n_items, const int32 *excluded,
 }
 
 /*
+ * Offer positions [from, to) of a score row, item items[j] (or j when items
+ * is NULL) at position j. Items must reach a selection in ascending order
+ * from its reset on: then an item that ties the worst entry of a full heap
+ * loses to it, so a full heap needs only "score > worst", a running
+ * threshold tested 16 scores at a time in vectorisable code. Same result as
+ * UnkdTopKAdd for every item, NaN scores aside (they never pass the test).
+ */
+static void
+TopKOfferRange(UnkdTopK *topk, const float *scores, const int32 *items,
+			   int64 from, int64 to)
+{
+	int64		j = from;
+	float		worst;
+
+	/* until the heap is full every item enters */
+	for (; j < to && topk->count < topk->k; j++)
+		UnkdTopKAdd(topk, items ? items[j] : (int32) j, scores[j]);
+	if (topk->k == 0 || j == to)
+		return;
+	worst = topk->scores[0];
+	while (j < to)
+	{
+		int64		end = Min(j + 16, to);
+		bool		any = false;
+
+		for (int64 c = j; c < end; c++)
+			any |= (scores[c] > worst);
+		if (any)
+		{
+			for (int64 c = j; c < end; c++)
+			{
+				if (!(scores[c] > worst))
+					continue;
+				UnkdTopKAdd(topk, items ? items[c] : (int32) c, scores[c]);
+				worst = topk->scores[0];
+			}
+		}
+		j = end;
+	}
+}
+
+/*
+ * Offer positions [0, n) of a score row but the skipped ones (ascending,
+ * distinct, each in [0, n)), in ascending item order (see TopKOfferRange)
+ */
+void
+UnkdTopKOfferSkipping(UnkdTopK *topk, const float *scores, const int32 *items,
+					  int64 n, const int32 *skip, int64 n_skip)
+{
+	int64		from = 0;
+
+	for (int64 e = 0; e < n_skip; e++)
+	{
+		TopKOfferRange(topk, scores, items, from, skip[e]);
+		from = (int64) skip[e] + 1;
+	}
+	TopKOfferRange(topk, scores, items, from, n);
+}
+
+/*
+ * Top-k of a score row, skipping the excluded (sorted ascending) items:
+ * UnkdRankUser's result by a running threshold, for rows scored in blocks
+ */
+int
+UnkdRankScores(const float *scores, int32 n_items, const int32 *excluded,
+			   int64 n_excluded, UnkdTopK *topk, int32 *items, float *out_scores)
+{
+	UnkdTopKReset(topk);
+	UnkdTopKOfferSkipping(topk, scores, NULL, n_items, excluded, n_excluded);
+	return UnkdTopKSorted(topk, items, out_scores);
+}
+
+/*
  * Top-k of the listed items, scores[j] being the score of item subset[j]
  */
 int

@@ -53,7 +53,10 @@ CheckRunMemory(const TrainOptions *opt, const UnkdInteractions *data)
 	double		bytes = rows * opt->dim * sizeof(float);
 
 	if (OidIsValid(opt->validation))
+	{
 		bytes *= 2;				/* the best parameters are kept aside */
+		bytes += UnkdValidationBytes(data->n_items, opt->dim);
+	}
 	bytes += (double) data->n_pairs * 2 * sizeof(int32);
 	if (opt->distill && opt->kd_weight > 0)
 	{

@@ -98,5 +98,6 @@ extern Datum UnkdRunTraining(const TrainOptions *opt, const char *kind, const ch
 /* validation.c */
 extern Validation *UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data);
 extern double UnkdValidationNdcg(const Trainer *t);
+extern double UnkdValidationBytes(int32 n_items, int32 dim);
 
 #endif							/* UNKD_TRAINER_H */

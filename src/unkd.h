@@ -149,6 +149,12 @@ extern int	UnkdTopKSorted(UnkdTopK *topk, int32 *items, float *scores);
 extern int	UnkdRankUser(const float *scores, int32 n_items, const int32 *excluded,
 						 int64 n_excluded, UnkdTopK *topk, int32 *items,
 						 float *out_scores);
+extern void UnkdTopKOfferSkipping(UnkdTopK *topk, const float *scores,
+								  const int32 *items, int64 n, const int32 *skip,
+								  int64 n_skip);
+extern int	UnkdRankScores(const float *scores, int32 n_items, const int32 *excluded,
+						   int64 n_excluded, UnkdTopK *topk, int32 *items,
+						   float *out_scores);
 extern void UnkdScoreSubset(const float *vec, const float *item_emb, int32 dim,
 							const int32 *subset, int64 n, float *scores);
 extern int	UnkdRankSubset(const float *scores, const int32 *subset, int64 n,

@@ -7,6 +7,7 @@
 
 #include "miscadmin.h"
 
+#include "scoring.h"
 #include "trainer.h"
 
 /* Validation interactions mapped onto the training indices */
@@ -16,7 +17,7 @@ struct Validation
 	int32	   *user;			/* [n_users] training user index */
 	int64	   *start;			/* [n_users + 1] offsets into items */
 	int32	   *items;			/* training item index, -1 if never trained on */
-	float	   *scores;			/* [n_items] scratch */
+	UnkdScoreBlock block;		/* users scored together by sgemm */
 	int32	   *ranked;			/* [VALIDATION_K] scratch */
 	UnkdTopK	topk;
 };
@@ -65,40 +66,72 @@ UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data)
 				 errmsg("validation relation %s has no held-out items of training users",
 						UnkdRelationName(opt->validation)),
 				 errhint("Validate on a slice of the same users' interactions, e.g. from unkd.split.")));
-	val->scores = UnkdAllocHuge(data->n_items, sizeof(float));
+	/* budgeted with the run (UnkdValidationBytes) */
+	UnkdScoreBlockInit(&val->block, data->n_items, opt->dim);
 	val->ranked = palloc(VALIDATION_K * sizeof(int32));
 	UnkdTopKInit(&val->topk, VALIDATION_K);
 	return val;
 }
 
-/* Mean NDCG@20 over the validation users, with training items excluded */
+/* Memory of validation's scoring, for the run's budget */
 double
-UnkdValidationNdcg(const Trainer *t)
+UnkdValidationBytes(int32 n_items, int32 dim)
+{
+	return UnkdScoreBlockBytes(n_items, dim);
+}
+
+/*
+ * Add the NDCG of the block's users, validation users first..first+n-1, to
+ * *sum one user at a time (the serial loop's order of additions)
+ */
+static void
+AddBlockNdcg(const Trainer *t, int32 first, int32 n, double *sum)
 {
 	const UnkdInteractions *data = t->data;
 	Validation *val = t->val;
-	int			dim = t->opt->dim;
-	double		sum = 0.0;
 
-	for (int32 v = 0; v < val->n_users; v++)
+	for (int32 r = 0; r < n; r++)
 	{
+		int32		v = first + r;
 		int32		u = val->user[v];
-		int64		first = data->user_start[u];
-		int			n;
+		int64		seen = data->user_start[u];
+		int			n_ranked;
 		double		recall,
 					precision,
 					ndcg;
 
-		CHECK_FOR_INTERRUPTS();
-		UnkdScoreItems(t->user_emb + (int64) u * dim, t->item_emb, data->n_items, dim,
-					   val->scores);
-		n = UnkdRankUser(val->scores, data->n_items, data->user_items + first,
-						 data->user_start[u + 1] - first, &val->topk, val->ranked, NULL);
-		UnkdUserMetrics(val->ranked, n, VALIDATION_K, val->items + val->start[v],
+		n_ranked = UnkdRankScores(UnkdScoreBlockRow(&val->block, r), data->n_items,
+								  data->user_items + seen, data->user_start[u + 1] - seen,
+								  &val->topk, val->ranked, NULL);
+		UnkdUserMetrics(val->ranked, n_ranked, VALIDATION_K, val->items + val->start[v],
 						(int) (val->start[v + 1] - val->start[v]),
 						&recall, &precision, &ndcg);
-		sum += ndcg;
+		*sum += ndcg;
+	}
+}
+
+/*
+ * Mean NDCG@20 over the validation users, with training items excluded;
+ * users are scored by blocks in one matrix product each (scoring.c)
+ */
+double
+UnkdValidationNdcg(const Trainer *t)
+{
+	Validation *val = t->val;
+	UnkdScoreBlock *block = &val->block;
+	int			dim = t->opt->dim;
+	double		sum = 0.0;
+
+	for (int32 first = 0; first < val->n_users; first += block->max_users)
+	{
+		int32		n = Min(block->max_users, val->n_users - first);
+
+		UnkdScoreBlockReset(block);
+		for (int32 v = first; v < first + n; v++)
+			memcpy(UnkdScoreBlockAddUser(block),
+				   t->user_emb + (int64) val->user[v] * dim, dim * sizeof(float));
+		UnkdScoreBlockRun(block, t->item_emb);
+		AddBlockNdcg(t, first, n, &sum);
 	}
 	return sum / val->n_users;
 }
-
