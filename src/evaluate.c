@@ -312,7 +312,7 @@ typedef struct EvalScratch
 	float	   *ranked_scores;	/* [k] */
 	int64	   *test_per_group; /* [n_strata] */
 	int64	   *hits_per_group; /* [n_strata] */
-	UnkdTopK	topk;
+	UnkdSelect	topk;
 } EvalScratch;
 
 /* Allocate the loop's scratch */
@@ -330,7 +330,7 @@ InitScratch(const EvalData *ev, EvalScratch *sc)
 	sc->ranked_scores = palloc(sizeof(float) * ev->k);
 	sc->test_per_group = palloc(sizeof(int64) * ev->n_strata);
 	sc->hits_per_group = palloc(sizeof(int64) * ev->n_strata);
-	UnkdTopKInit(&sc->topk, Min(ev->k, n_items));
+	UnkdSelectInit(&sc->topk, Min(ev->k, n_items));
 }
 
 /*

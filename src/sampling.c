@@ -9,7 +9,6 @@
  */
 #include "postgres.h"
 
-#include <float.h>
 #include <math.h>
 
 #include "funcapi.h"
@@ -61,7 +60,7 @@ typedef struct CandidateBuilder
 	const int  *item_group;
 	int32	  **group_items;	/* [n_groups] items of each group, ascending */
 	int32	   *group_size;
-	UnkdTopK   *topk;			/* [n_groups] */
+	UnkdSelect *topk;			/* [n_groups] */
 	int32	   *sorted_items;	/* [max_len] */
 	float	   *sorted_scores;	/* [max_len] */
 	int32	   *stamp;			/* [n_items] user + 1 where scored, or
@@ -88,7 +87,7 @@ ReportBadScore(const char *where, double score)
 			 errhint("Remove NaN and infinite scores, or retrain the teacher with a lower lr.")));
 }
 
-/* Set up the per-group item lists and top-k heaps */
+/* Set up the per-group item lists and top-k selections */
 static void
 InitBuilder(CandidateBuilder *b, const UnkdInteractions *data,
 			const int *item_group, int n_groups, int32 max_len)
@@ -110,9 +109,9 @@ InitBuilder(CandidateBuilder *b, const UnkdInteractions *data,
 
 		b->group_items[g][b->group_size[g]++] = i;
 	}
-	b->topk = palloc(n_groups * sizeof(UnkdTopK));
+	b->topk = palloc(n_groups * sizeof(UnkdSelect));
 	for (int g = 0; g < n_groups; g++)
-		UnkdTopKInit(&b->topk[g], max_len);
+		UnkdSelectInit(&b->topk[g], max_len);
 	b->sorted_items = palloc(max_len * sizeof(int32));
 	b->sorted_scores = palloc(max_len * sizeof(float));
 	b->stamp = UnkdAllocHuge(data->n_items, sizeof(int32));
@@ -121,7 +120,7 @@ InitBuilder(CandidateBuilder *b, const UnkdInteractions *data,
 
 /*
  * Finish user u's lists: the scored candidates of each group (already in the
- * heaps), then the group's unscored unseen items in id order, since a
+ * selections), then the group's unscored unseen items in id order, since a
  * missing score ranks after every present one.
  */
 static void
@@ -134,7 +133,7 @@ FinishUser(CandidateBuilder *b, UnkdCandidates *cand, int32 u)
 	for (int g = 0; g < cand->n_groups; g++)
 	{
 		int32	   *list = cand->items + ((int64) u * cand->n_groups + g) * cand->max_len;
-		int32		n = UnkdTopKSorted(&b->topk[g], b->sorted_items, b->sorted_scores);
+		int32		n = UnkdSelectSorted(&b->topk[g], b->sorted_items, b->sorted_scores);
 
 		memcpy(list, b->sorted_items, n * sizeof(int32));
 		for (int32 k = 0; k < b->group_size[g] && n < cand->max_len; k++)
@@ -147,12 +146,11 @@ FinishUser(CandidateBuilder *b, UnkdCandidates *cand, int32 u)
 			list[n++] = i;
 		}
 		cand->len[(int64) u * cand->n_groups + g] = n;
-		UnkdTopKReset(&b->topk[g]);
 	}
 }
 
 /*
- * Offer user u's scored items (ascending item order) to the group heaps;
+ * Offer user u's scored items (ascending item order) to the group selections;
  * stamp marks them as scored unless the caller did so for all users.
  */
 static void
@@ -166,7 +164,6 @@ OfferScored(CandidateBuilder *b, int32 u, const int32 *items,
 	for (int32 k = 0; k < n; k++)
 	{
 		int32		i = items[k];
-		UnkdTopK   *topk = &b->topk[b->item_group[i]];
 
 		/* both lists ascend, so one merge walk skips the training positives */
 		while (seen < seen_end && *seen < i)
@@ -176,13 +173,7 @@ OfferScored(CandidateBuilder *b, int32 u, const int32 *items,
 		if (seen < seen_end && *seen == i)
 			continue;
 
-		/*
-		 * Most items lose against a full heap's worst entry; items come in
-		 * ascending order, so a tie loses too (ties go to the lower id).
-		 */
-		if (topk->count == topk->k && scores[k] <= topk->scores[0])
-			continue;
-		UnkdTopKAdd(topk, i, scores[k]);
+		UnkdSelectAdd(&b->topk[b->item_group[i]], i, scores[k]);
 	}
 }
 
@@ -267,22 +258,26 @@ LoadTeacherItems(CandidateBuilder *b, int n_groups, const UnkdModel *teacher,
 	ti->group_start[n_groups] = ti->n_known;
 }
 
-/* Whether every score of a row is finite (a loop gcc vectorises) */
+/*
+ * Whether every score of a row is finite: no exponent of all ones (integer
+ * tests, which gcc vectorises whatever the floating-point flags)
+ */
 static bool
 AllFinite(const float *scores, int32 n)
 {
-	bool		finite = true;
+	const uint32 *bits = (const uint32 *) scores;
+	uint32		bad = 0;
 
 	for (int32 k = 0; k < n; k++)
-		finite &= (fabsf(scores[k]) <= FLT_MAX);
-	return finite;
+		bad |= ((bits[k] & 0x7f800000) == 0x7f800000);
+	return bad == 0;
 }
 
 /*
- * Offer user u's score row (in TeacherItems order) to the group heaps,
+ * Offer user u's score row (in TeacherItems order) to the group selections,
  * skipping the user's training items: their positions are bucketed by group
  * (a counting sort, which keeps them ascending within a group), then each
- * group's stretch goes to its heap by a running threshold (topk.c).
+ * group's stretch goes to its selection by a running threshold (topk.c).
  */
 static void
 OfferUserRow(CandidateBuilder *b, TeacherItems *ti, int n_groups, int32 u,
@@ -314,7 +309,7 @@ OfferUserRow(CandidateBuilder *b, TeacherItems *ti, int n_groups, int32 u,
 	{
 		int32		from = ti->group_start[g];
 
-		UnkdTopKOfferSkipping(&b->topk[g], row + from, ti->item + from,
+		UnkdSelectOfferSkipping(&b->topk[g], row + from, ti->item + from,
 							  ti->group_start[g + 1] - from,
 							  ti->skip + ti->skip_start[g],
 							  ti->skip_start[g + 1] - ti->skip_start[g]);
@@ -338,7 +333,9 @@ CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 	/* the teacher's item rows realigned, and one block of scores */
 	UnkdCheckMemoryBudget(UnkdCandidatesBytes(data->n_users, cand->n_groups, cand->max_len) +
 						  TeacherItemsBytes(data->n_items, dim) +
-						  UnkdScoreBlockBytes(data->n_items, dim),
+						  UnkdScoreBlockBytes(data->n_items, dim) +
+						  (double) cand->n_groups * UnkdSelectCapacity(cand->max_len) *
+						  sizeof(UnkdScored),
 						  "scoring with the teacher");
 	LoadTeacherItems(b, cand->n_groups, teacher, &ti);
 	/* a model without a single training item has nothing to distil */
@@ -534,6 +531,10 @@ UnkdBuildCandidates(const UnkdInteractions *data, const int *item_group,
 {
 	UnkdCandidates *cand = palloc0(sizeof(UnkdCandidates));
 	CandidateBuilder b;
+	instr_time	start,
+				now;
+
+	INSTR_TIME_SET_CURRENT(start);
 
 	cand->n_users = data->n_users;
 	cand->n_groups = n_groups;
@@ -549,6 +550,9 @@ UnkdBuildCandidates(const UnkdInteractions *data, const int *item_group,
 	else
 		CandidatesFromTable(&b, cand, source);
 	CheckSomethingToDistil(cand, source);
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	cand->seconds = INSTR_TIME_GET_DOUBLE(now);
 	return cand;
 }
 

@@ -502,6 +502,10 @@ MetricsJson(const Trainer *t)
 		JsonNumber(&buf, "validation_ndcg_at_20", t->best_ndcg);
 	appendStringInfo(&buf, ", \"pair_updates\": " INT64_FORMAT, t->updates);
 	JsonNumber(&buf, "loop_seconds", t->loop_seconds);
+	if (t->val)
+		JsonNumber(&buf, "validation_seconds", UnkdValidationSeconds(t->val));
+	if (t->cand)
+		JsonNumber(&buf, "candidate_seconds", t->cand->seconds);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }

@@ -99,5 +99,6 @@ extern Datum UnkdRunTraining(const TrainOptions *opt, const char *kind, const ch
 extern Validation *UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data);
 extern double UnkdValidationNdcg(const Trainer *t);
 extern double UnkdValidationBytes(int32 n_items, int32 dim);
+extern double UnkdValidationSeconds(const Validation *val);
 
 #endif							/* UNKD_TRAINER_H */

@@ -6,6 +6,7 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 
 #include "scoring.h"
 #include "trainer.h"
@@ -19,7 +20,8 @@ struct Validation
 	int32	   *items;			/* training item index, -1 if never trained on */
 	UnkdScoreBlock block;		/* users scored together by sgemm */
 	int32	   *ranked;			/* [VALIDATION_K] scratch */
-	UnkdTopK	topk;
+	UnkdSelect	topk;
+	double		seconds;		/* spent in UnkdValidationNdcg so far */
 };
 
 /* Read the validation table, keeping users the model can score */
@@ -69,7 +71,7 @@ UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data)
 	/* budgeted with the run (UnkdValidationBytes) */
 	UnkdScoreBlockInit(&val->block, data->n_items, opt->dim);
 	val->ranked = palloc(VALIDATION_K * sizeof(int32));
-	UnkdTopKInit(&val->topk, VALIDATION_K);
+	UnkdSelectInit(&val->topk, VALIDATION_K);
 	return val;
 }
 
@@ -121,7 +123,10 @@ UnkdValidationNdcg(const Trainer *t)
 	UnkdScoreBlock *block = &val->block;
 	int			dim = t->opt->dim;
 	double		sum = 0.0;
+	instr_time	start,
+				now;
 
+	INSTR_TIME_SET_CURRENT(start);
 	for (int32 first = 0; first < val->n_users; first += block->max_users)
 	{
 		int32		n = Min(block->max_users, val->n_users - first);
@@ -133,5 +138,15 @@ UnkdValidationNdcg(const Trainer *t)
 		UnkdScoreBlockRun(block, t->item_emb);
 		AddBlockNdcg(t, first, n, &sum);
 	}
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	val->seconds += INSTR_TIME_GET_DOUBLE(now);
 	return sum / val->n_users;
+}
+
+/* Seconds spent validating in this run, for the metrics */
+double
+UnkdValidationSeconds(const Validation *val)
+{
+	return val->seconds;
 }
