@@ -17,6 +17,7 @@ OBJS = \
 	src/security.o \
 	src/serve_text.o \
 	src/sampling.o \
+	src/scoring.o \
 	src/similar.o \
 	src/split.o \
 	src/split_time.o \
@@ -50,6 +51,16 @@ ISOLATION_OPTS = --load-extension=unkd
 OPTFLAGS ?= -march=native
 PG_CPPFLAGS += -DUNKD_VERSION=\"$(EXTVERSION)\"
 PG_CFLAGS += $(OPTFLAGS) -ftree-vectorize -fassociative-math -fno-signed-zeros -fno-trapping-math -ffp-contract=fast -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+
+# Dense products (scoring.c) go through OpenBLAS's serial build, Debian's
+# libopenblas-serial-dev, linked by its own directory and found there at run
+# time (rpath), so that a threaded OpenBLAS chosen by the alternatives system
+# is never what a backend loads: parallelism comes from processes.
+BLAS_MULTIARCH = $(shell $(CC) -print-multiarch)
+BLAS_INCLUDE ?= /usr/include/$(BLAS_MULTIARCH)/openblas-serial
+BLAS_LIBDIR ?= /usr/lib/$(BLAS_MULTIARCH)/openblas-serial
+PG_CPPFLAGS += -I$(BLAS_INCLUDE)
+SHLIB_LINK += -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) -lopenblas
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -6,8 +6,17 @@
 # Needs root, like scripts/test.sh: it runs its own throw-away cluster.
 # Prints figures only; nothing here asserts a timing.
 #
-# Environment: BENCH_EPOCHS (synthetic set, default 5), BENCH_ML1M (csv path),
+# Each run is its own session so that the backend's peak resident memory
+# (VmHWM of /proc/self/status, shared buffers it touched included) is the
+# run's. Per run: seconds per epoch (the loop without validation), candidate
+# seconds (distillation), validation seconds, end-to-end seconds, peak MB.
+# A validated teacher (validation every BENCH_EVAL_EVERY epochs on a 10%
+# held-out slice) shows validation's share of a run.
+#
+# Environment: BENCH_EPOCHS (synthetic sets, default 5), BENCH_ML1M (csv path),
 # BENCH_SYNTHETIC (n_users,n_items,per_user; default 100000,50000,20),
+# BENCH_ML20M (the MovieLens-20M shape, 138000,27000,145 = 20M interactions;
+# 0 skips it; it takes several minutes), BENCH_EVAL_EVERY (default 5),
 # BENCH_SERVER=existing to use the server of PGHOST/PGPORT (unkd installed)
 # in a scratch database unkd_bench instead of a throw-away cluster.
 set -euo pipefail
@@ -15,6 +24,8 @@ UNKD_PORT=${UNKD_PORT:-54339}
 source "$(dirname "$0")/../scripts/lib.sh"
 BENCH_EPOCHS=${BENCH_EPOCHS:-5}
 BENCH_SYNTHETIC=${BENCH_SYNTHETIC:-100000,50000,20}
+BENCH_ML20M=${BENCH_ML20M:-138000,27000,145}
+BENCH_EVAL_EVERY=${BENCH_EVAL_EVERY:-5}
 BENCH_ML1M=${BENCH_ML1M:-/work/shared/data/ml-1m/interactions.csv}
 LOOP="$UNKD_ROOT/bench/out/sgd_loop"
 
@@ -32,51 +43,77 @@ fi
 # after set-up, whose clean build removes bench/out
 make -C "$UNKD_ROOT" -s bench/out/sgd_loop PG_CONFIG="$PG_BIN/pg_config"
 
+# every session: the big sets need more than the default budget
+export PGOPTIONS="${PGOPTIONS:-} -c maintenance_work_mem=8GB"
 cat > "$SQL" <<'SQL'
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SET maintenance_work_mem = '2GB';
 CREATE EXTENSION unkd;
 CREATE TABLE bench_results (dataset text, model text, method text, dim int, epochs int,
-	pair_updates bigint, loop_seconds float8, wall_seconds float8);
--- one training call, timed end to end (reading, training, saving)
+	pair_updates bigint, loop_seconds float8, wall_seconds float8,
+	candidate_seconds float8, validation_seconds float8, peak_mb float8);
+-- one training call, timed end to end (reading, training, saving), then the
+-- session's peak resident memory (a fresh session per call: the peak is the run's)
 CREATE FUNCTION bench_run(dataset text, q text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	t0 timestamptz := clock_timestamp();
 	m unkd.models;
 BEGIN
 	EXECUTE q INTO m;
-	INSERT INTO bench_results VALUES (dataset, m.name, m.method, m.dim, (m.params->>'epochs')::int,
+	INSERT INTO bench_results VALUES (dataset, m.name, m.method, m.dim, (m.metrics->>'epochs_run')::int,
 		(m.metrics->>'pair_updates')::bigint, (m.metrics->>'loop_seconds')::float8,
-		extract(epoch FROM clock_timestamp() - t0));
+		extract(epoch FROM clock_timestamp() - t0),
+		(m.metrics->>'candidate_seconds')::float8, (m.metrics->>'validation_seconds')::float8,
+		(SELECT substring(pg_read_file('/proc/self/status') FROM 'VmHWM:\s*(\d+) kB')::float8 / 1024));
 END $$;
--- the runs print nothing; the report at the end does
-\o /dev/null
 SQL
+psql -X -q -d "$DB" -f "$SQL"
+
+# one call in its own session: run <dataset> <query>
+run() {
+	psql -X -q -d "$DB" -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
+		-c "SELECT bench_run('$1', \$q\$$2\$q\$)" >/dev/null
+}
+
+# a data set in table $1 (and its 90% / 10% training and validation split):
+# teacher, validated teacher, KD and UnKD students; $2 = dataset label, $3 = extra options
+bench_set() {
+	local t=$1 label=$2 opts=$3
+	psql -X -q -d "$DB" -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
+		-c "CREATE TABLE ${t}_split AS SELECT * FROM unkd.split('$t', 0.1, 1)" \
+		-c "CREATE TABLE ${t}_tr AS SELECT user_id, item_id FROM ${t}_split WHERE NOT is_test" \
+		-c "CREATE TABLE ${t}_val AS SELECT user_id, item_id FROM ${t}_split WHERE is_test" \
+		-c "DROP TABLE ${t}_split" >/dev/null
+	run "$label" "SELECT * FROM unkd.train('${t}_teacher', '$t'$opts, notice_every => 0)"
+	run "$label" "SELECT * FROM unkd.train('${t}_validated', '${t}_tr'$opts, validation => '${t}_val', eval_every => $BENCH_EVAL_EVERY, patience => 1000, notice_every => 0)"
+	run "$label" "SELECT * FROM unkd.distill('${t}_kd', '$t', teacher => '${t}_teacher', n_groups => 1$opts, notice_every => 0)"
+	run "$label" "SELECT * FROM unkd.distill('${t}_unkd', '$t', teacher => '${t}_teacher'$opts, notice_every => 0)"
+}
 
 if [ -f "$BENCH_ML1M" ]; then
-	cat >> "$SQL" <<SQL
-CREATE TABLE ml1m (user_id int, item_id int);
-\copy ml1m FROM '$BENCH_ML1M' WITH (FORMAT csv, HEADER)
-CREATE TABLE ml1m_train AS SELECT user_id, item_id FROM unkd.split('ml1m', 0.2, 1) WHERE NOT is_test;
-SELECT bench_run('ml-1m', \$\$SELECT * FROM unkd.train('ml1m_teacher', 'ml1m_train', notice_every => 0)\$\$);
-SELECT bench_run('ml-1m', \$\$SELECT * FROM unkd.distill('ml1m_kd', 'ml1m_train', teacher => 'ml1m_teacher', n_groups => 1, notice_every => 0)\$\$);
-SELECT bench_run('ml-1m', \$\$SELECT * FROM unkd.distill('ml1m_unkd', 'ml1m_train', teacher => 'ml1m_teacher', notice_every => 0)\$\$);
-SQL
+	psql -X -q -d "$DB" -v ON_ERROR_STOP=1 -c "CREATE TABLE ml1m_all (user_id int, item_id int)" \
+		-c "\\copy ml1m_all FROM '$BENCH_ML1M' WITH (FORMAT csv, HEADER)" \
+		-c "CREATE TABLE ml1m AS SELECT user_id, item_id FROM unkd.split('ml1m_all', 0.2, 1) WHERE NOT is_test" >/dev/null
+	bench_set ml1m ml-1m ""
 else
 	echo "MovieLens 1M not found at $BENCH_ML1M: skipping it"
 fi
+psql -X -q -d "$DB" -c "CREATE TABLE synth AS SELECT * FROM unkd.synthetic_interactions($BENCH_SYNTHETIC)"
+bench_set synth "synthetic $BENCH_SYNTHETIC" ", epochs => $BENCH_EPOCHS"
+if [ "$BENCH_ML20M" != 0 ]; then
+	psql -X -q -d "$DB" -c "CREATE TABLE ml20m AS SELECT * FROM unkd.synthetic_interactions($BENCH_ML20M)"
+	bench_set ml20m "ml-20m shape $BENCH_ML20M" ", epochs => $BENCH_EPOCHS"
+fi
 
-cat >> "$SQL" <<SQL
-CREATE TABLE synth AS SELECT * FROM unkd.synthetic_interactions($BENCH_SYNTHETIC);
-SELECT bench_run('synthetic', \$\$SELECT * FROM unkd.train('synth_teacher', 'synth', epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
-SELECT bench_run('synthetic', \$\$SELECT * FROM unkd.distill('synth_kd', 'synth', teacher => 'synth_teacher', n_groups => 1, epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
-SELECT bench_run('synthetic', \$\$SELECT * FROM unkd.distill('synth_unkd', 'synth', teacher => 'synth_teacher', epochs => $BENCH_EPOCHS, notice_every => 0)\$\$);
-\o
+cat > "$SQL" <<SQL
 \pset footer off
-SELECT dataset, model, method, dim, epochs, pair_updates,
-	   round(pair_updates / loop_seconds) AS updates_per_s,
-	   round(loop_seconds::numeric, 1) AS loop_s, round(wall_seconds::numeric, 1) AS end_to_end_s
+SELECT dataset, regexp_replace(model, '^[a-z0-9]+_', '') AS run, dim, epochs, pair_updates,
+	   round(pair_updates / (loop_seconds - coalesce(validation_seconds, 0))) AS updates_per_s,
+	   round(((loop_seconds - coalesce(validation_seconds, 0)) / epochs)::numeric, 2) AS s_per_epoch,
+	   round(candidate_seconds::numeric, 1) AS candidate_s,
+	   round(validation_seconds::numeric, 1) AS validation_s,
+	   round((100 * validation_seconds / wall_seconds)::numeric, 1) AS validation_pct,
+	   round(wall_seconds::numeric, 1) AS end_to_end_s, round(peak_mb) AS peak_mb
 FROM bench_results ORDER BY dataset, model;
 \pset tuples_only on
 \pset format unaligned
@@ -85,11 +122,12 @@ SELECT dataset, n_users, n_items, greatest(1, round(n_interactions::numeric / n_
 FROM (SELECT DISTINCT ON (dataset) dataset, model FROM bench_results) b
 JOIN unkd.models m ON m.name = b.model ORDER BY dataset;
 \o $SQL.rates
-SELECT dataset, dim, round(pair_updates / loop_seconds) FROM bench_results ORDER BY dataset, model;
+SELECT dataset, dim, round(pair_updates / (loop_seconds - coalesce(validation_seconds, 0)))
+FROM bench_results ORDER BY dataset, model;
 \o
 SQL
 
-echo "== in-database training (updates_per_s: SGD pair updates per second of the epoch loop)"
+echo "== in-database training (updates_per_s: SGD pair updates per second of the epoch loop without validation)"
 psql -X -q -d "$DB" -f "$SQL"
 echo
 echo "== tight standalone loop (same step, same flags, random data of the same shape)"

@@ -14,7 +14,7 @@ UNKD_LOCK=${UNKD_LOCK:-/tmp/unkd-cluster.lock}
 
 # Install missing Debian packages (root only; others must have them already)
 unkd_install_deps() {
-	local pkgs="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap pgtap postgresql-15-cron libtap-parser-sourcehandler-pgtap-perl"
+	local pkgs="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap pgtap postgresql-15-cron libtap-parser-sourcehandler-pgtap-perl libopenblas-serial-dev"
 	local missing=""
 	for p in $pkgs; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -20,6 +20,8 @@
 #include "utils/builtins.h"
 #include "utils/regproc.h"
 
+#include "scoring.h"
+
 PG_FUNCTION_INFO_V1(unkd_evaluate);
 
 /* Everything the per-user loop reads, in model item indices */
@@ -36,7 +38,6 @@ typedef struct EvalData
 	int32	   *test_to_model;	/* [test->n_items] model index or -1 */
 	int32	   *by_popularity;	/* [n_items] ranking of unknown users */
 	UnkdIdMap  *user_map;		/* model user id -> model user index */
-	float	   *fold_in_vec;	/* [dim] scratch for users folded in */
 	UnkdFoldIn	fold_in;		/* which users get a vector from their seen items */
 } EvalData;
 
@@ -155,7 +156,8 @@ LoadEvalData(EvalData *ev, const char *name, Oid test_relid, const char *user_co
 	WarnSeenTestRows(ev, name);
 
 	UnkdCheckMemoryBudget((double) model->n_items * (2 * sizeof(int32) + sizeof(float)) +
-						  (double) (ev->train->n_items + ev->test->n_items) * sizeof(int32),
+						  (double) (ev->train->n_items + ev->test->n_items) * sizeof(int32) +
+						  UnkdScoreBlockBytes(model->n_items, model->dim),
 						  "the evaluation");
 	if (model->n_items == 0)
 		ereport(ERROR,
@@ -177,7 +179,6 @@ LoadEvalData(EvalData *ev, const char *name, Oid test_relid, const char *user_co
 	ev->test_to_model = MapItems(ev->test, item_map);
 	ev->user_map = UnkdBuildIdMap(model->user_ids, model->n_users);
 	ev->by_popularity = palloc(sizeof(int32) * Max(model->n_items, 1));
-	ev->fold_in_vec = palloc(sizeof(float) * model->dim);
 	UnkdPopularityOrder(model->item_pop, model->n_items, ev->by_popularity);
 }
 
@@ -203,31 +204,26 @@ TrainItems(const EvalData *ev, int64 user_id, int32 *out)
 	return n;
 }
 
-/* Rank one user: the model's scores, or the popularity order for an unknown user */
-static int
-RankOne(const EvalData *ev, int64 user_id, const int32 *excluded, int64 n_excluded,
-		float *scores, UnkdTopK *topk, int32 *ranked, float *ranked_scores)
+/*
+ * The vector a test user is ranked by, written to vec; false for a user
+ * ranked by popularity (unknown, with nothing to fold in from)
+ */
+static bool
+UserVector(const EvalData *ev, int64 user_id, const int32 *excluded, int64 n_excluded,
+		   float *vec)
 {
 	const UnkdModel *model = ev->model;
 	int32		u = UnkdIdMapLookup(ev->user_map, user_id);
-	const float *user_vec;
 
 	if (u < 0 && (n_excluded == 0 || ev->fold_in == UNKD_FOLD_IN_NEVER))
-		return UnkdRankByPopularity(ev->by_popularity, model->item_pop, model->n_items,
-									excluded, n_excluded, ev->k, ranked, ranked_scores);
+		return false;
 	if (u < 0 || (ev->fold_in == UNKD_FOLD_IN_ALL && n_excluded > 0))
-	{
 		/* a vector from the user's seen items, the item embeddings fixed */
 		UnkdFoldInUser(model->item_emb, model->n_items, model->dim, excluded, n_excluded,
-					   model->lr, model->decay, user_id, ev->fold_in_vec);
-		user_vec = ev->fold_in_vec;
-	}
+					   model->lr, model->decay, user_id, vec);
 	else
-		user_vec = model->user_emb + (Size) u * model->dim;
-	UnkdScoreItems(user_vec, model->item_emb, model->n_items, model->dim, scores);
-	UnkdTopKReset(topk);
-	return UnkdRankUser(scores, model->n_items, excluded, n_excluded, topk,
-						ranked, ranked_scores);
+		memcpy(vec, model->user_emb + (Size) u * model->dim, model->dim * sizeof(float));
+	return true;
 }
 
 /*
@@ -310,42 +306,123 @@ CollectTestItems(const EvalData *ev, int32 u, int32 *test_items, bool *is_test,
 	return n;
 }
 
-/* Rank every test user and accumulate the metrics */
+/* Per-user working memory of the evaluation loop */
+typedef struct EvalScratch
+{
+	UnkdScoreBlock block;		/* model-scored users of the current block */
+	int32	   *row;			/* [block users] score row per block user, -1: popularity */
+	bool	   *is_test;		/* [n_items] */
+	int32	   *excluded;		/* [n_items] */
+	int32	   *test_items;		/* [test n_items] */
+	int32	   *ranked;			/* [k] */
+	float	   *ranked_scores;	/* [k] */
+	int64	   *test_per_group; /* [n_strata] */
+	int64	   *hits_per_group; /* [n_strata] */
+	UnkdSelect	topk;
+} EvalScratch;
+
+/* Allocate the loop's scratch */
 static void
-EvaluateUsers(const EvalData *ev, EvalSums *sums)
+InitScratch(const EvalData *ev, EvalScratch *sc)
+{
+	int32		n_items = ev->model->n_items;
+
+	UnkdScoreBlockInit(&sc->block, n_items, ev->model->dim);
+	sc->row = palloc(sizeof(int32) * sc->block.max_users);
+	sc->is_test = palloc0(sizeof(bool) * n_items);
+	sc->excluded = palloc(sizeof(int32) * n_items);
+	sc->test_items = palloc(sizeof(int32) * Max(ev->test->n_items, 1));
+	sc->ranked = palloc(sizeof(int32) * ev->k);
+	sc->ranked_scores = palloc(sizeof(float) * ev->k);
+	sc->test_per_group = palloc(sizeof(int64) * ev->n_strata);
+	sc->hits_per_group = palloc(sizeof(int64) * ev->n_strata);
+	UnkdSelectInit(&sc->topk, Min(ev->k, n_items));
+}
+
+/*
+ * Fill the score block with test users from *next on (those with held-out
+ * items), noting each one's row; returns the end of the block's user range
+ */
+static int32
+FillBlock(const EvalData *ev, EvalScratch *sc, int32 next)
+{
+	const UnkdInteractions *test = ev->test;
+	int32		u = next;
+
+	UnkdScoreBlockReset(&sc->block);
+	for (; u < test->n_users; u++)
+	{
+		int32		r = u - next;
+		int64		n_excluded;
+
+		if (r == sc->block.max_users)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		sc->row[r] = -1;
+		if (test->user_start[u + 1] == test->user_start[u])
+			continue;
+		n_excluded = TrainItems(ev, test->user_ids[u], sc->excluded);
+		/* the block has a row for every user of its range */
+		if (UserVector(ev, test->user_ids[u], sc->excluded, n_excluded,
+					   sc->block.users + (Size) sc->block.n_users * ev->model->dim))
+			sc->row[r] = sc->block.n_users++;
+	}
+	return u;
+}
+
+/* Rank test user u (row r of the block, or by popularity) and add its metrics */
+static void
+EvaluateUser(const EvalData *ev, EvalScratch *sc, EvalSums *sums, int32 u, int32 row)
 {
 	const UnkdModel *model = ev->model;
 	const UnkdInteractions *test = ev->test;
-	int32		n_items = model->n_items;
-	float	   *scores = palloc(sizeof(float) * n_items);
-	bool	   *is_test = palloc0(sizeof(bool) * n_items);
-	int32	   *excluded = palloc(sizeof(int32) * n_items);
-	int32	   *test_items = palloc(sizeof(int32) * Max(test->n_items, 1));
-	int32	   *ranked = palloc(sizeof(int32) * ev->k);
-	float	   *ranked_scores = palloc(sizeof(float) * ev->k);
-	int64	   *test_per_group = palloc(sizeof(int64) * ev->n_strata);
-	int64	   *hits_per_group = palloc(sizeof(int64) * ev->n_strata);
-	UnkdTopK	topk;
+	int64		n_excluded;
+	int			n_test;
+	int			n_ranked;
 
-	UnkdTopKInit(&topk, Min(ev->k, n_items));
-	for (int32 u = 0; u < test->n_users; u++)
+	n_test = CollectTestItems(ev, u, sc->test_items, sc->is_test, sc->test_per_group);
+	n_excluded = TrainItems(ev, test->user_ids[u], sc->excluded);
+	if (row < 0)
+		n_ranked = UnkdRankByPopularity(ev->by_popularity, model->item_pop, model->n_items,
+										sc->excluded, n_excluded, ev->k, sc->ranked,
+										sc->ranked_scores);
+	else
+		n_ranked = UnkdRankScores(UnkdScoreBlockRow(&sc->block, row), model->n_items,
+								  sc->excluded, n_excluded, &sc->topk, sc->ranked,
+								  sc->ranked_scores);
+	AddUserMetrics(ev, sums, sc->ranked, n_ranked, sc->test_items, n_test, sc->is_test,
+				   sc->test_per_group, sc->hits_per_group);
+	for (int i = 0; i < n_test; i++)
+		if (sc->test_items[i] >= 0)
+			sc->is_test[sc->test_items[i]] = false;
+}
+
+/*
+ * Rank every test user and accumulate the metrics, in test-user order; the
+ * model-scored users of each block of consecutive test users are scored by
+ * one matrix product (scoring.c)
+ */
+static void
+EvaluateUsers(const EvalData *ev, EvalSums *sums)
+{
+	const UnkdInteractions *test = ev->test;
+	EvalScratch sc;
+	int32		next = 0;
+
+	InitScratch(ev, &sc);
+	while (next < test->n_users)
 	{
-		int64		n_excluded;
-		int			n_test;
-		int			n_ranked;
+		int32		end = FillBlock(ev, &sc, next);
 
-		CHECK_FOR_INTERRUPTS();
-		if (test->user_start[u + 1] == test->user_start[u])
-			continue;
-		n_test = CollectTestItems(ev, u, test_items, is_test, test_per_group);
-		n_excluded = TrainItems(ev, test->user_ids[u], excluded);
-		n_ranked = RankOne(ev, test->user_ids[u], excluded, n_excluded, scores, &topk,
-						   ranked, ranked_scores);
-		AddUserMetrics(ev, sums, ranked, n_ranked, test_items, n_test, is_test,
-					   test_per_group, hits_per_group);
-		for (int i = 0; i < n_test; i++)
-			if (test_items[i] >= 0)
-				is_test[test_items[i]] = false;
+		UnkdScoreBlockRun(&sc.block, ev->model->item_emb);
+		for (int32 u = next; u < end; u++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (test->user_start[u + 1] == test->user_start[u])
+				continue;
+			EvaluateUser(ev, &sc, sums, u, sc.row[u - next]);
+		}
+		next = end;
 	}
 }
 

@@ -19,10 +19,8 @@
 #include "unkd.h"
 #include "keys.h"
 #include "sampling.h"
+#include "scoring.h"
 #include "sgd.h"
-
-/* users scored together against the teacher's item matrix */
-#define SCORE_BLOCK 32
 
 /* stamp of an item every user has a score for (a teacher model's items) */
 #define SCORED_FOR_ALL (-1)
@@ -65,7 +63,7 @@ typedef struct CandidateBuilder
 	const int  *item_group;
 	int32	  **group_items;	/* [n_groups] items of each group, ascending */
 	int32	   *group_size;
-	UnkdTopK   *topk;			/* [n_groups] */
+	UnkdSelect *topk;			/* [n_groups] */
 	int32	   *sorted_items;	/* [max_len] */
 	float	   *sorted_scores;	/* [max_len] */
 	int32	   *stamp;			/* [n_items] user + 1 where scored, or
@@ -92,7 +90,7 @@ ReportBadScore(const char *where, double score)
 			 errhint("Remove NaN and infinite scores, or retrain the teacher with a lower lr.")));
 }
 
-/* Set up the per-group item lists and top-k heaps */
+/* Set up the per-group item lists and top-k selections */
 static void
 InitBuilder(CandidateBuilder *b, const UnkdInteractions *data,
 			const int *item_group, int n_groups, int32 max_len)
@@ -114,9 +112,9 @@ InitBuilder(CandidateBuilder *b, const UnkdInteractions *data,
 
 		b->group_items[g][b->group_size[g]++] = i;
 	}
-	b->topk = palloc(n_groups * sizeof(UnkdTopK));
+	b->topk = palloc(n_groups * sizeof(UnkdSelect));
 	for (int g = 0; g < n_groups; g++)
-		UnkdTopKInit(&b->topk[g], max_len);
+		UnkdSelectInit(&b->topk[g], max_len);
 	b->sorted_items = palloc(max_len * sizeof(int32));
 	b->sorted_scores = palloc(max_len * sizeof(float));
 	b->stamp = UnkdAllocHuge(data->n_items, sizeof(int32));
@@ -125,7 +123,7 @@ InitBuilder(CandidateBuilder *b, const UnkdInteractions *data,
 
 /*
  * Finish user u's lists: the scored candidates of each group (already in the
- * heaps), then the group's unscored unseen items in id order, since a
+ * selections), then the group's unscored unseen items in id order, since a
  * missing score ranks after every present one.
  */
 static void
@@ -138,7 +136,7 @@ FinishUser(CandidateBuilder *b, UnkdCandidates *cand, int32 u)
 	for (int g = 0; g < cand->n_groups; g++)
 	{
 		int32	   *list = cand->items + ((int64) u * cand->n_groups + g) * cand->max_len;
-		int32		n = UnkdTopKSorted(&b->topk[g], b->sorted_items, b->sorted_scores);
+		int32		n = UnkdSelectSorted(&b->topk[g], b->sorted_items, b->sorted_scores);
 
 		memcpy(list, b->sorted_items, n * sizeof(int32));
 		for (int32 k = 0; k < b->group_size[g] && n < cand->max_len; k++)
@@ -151,12 +149,11 @@ FinishUser(CandidateBuilder *b, UnkdCandidates *cand, int32 u)
 			list[n++] = i;
 		}
 		cand->len[(int64) u * cand->n_groups + g] = n;
-		UnkdTopKReset(&b->topk[g]);
 	}
 }
 
 /*
- * Offer user u's scored items (ascending item order) to the group heaps;
+ * Offer user u's scored items (ascending item order) to the group selections;
  * stamp marks them as scored unless the caller did so for all users.
  */
 static void
@@ -170,7 +167,6 @@ OfferScored(CandidateBuilder *b, int32 u, const int32 *items,
 	for (int32 k = 0; k < n; k++)
 	{
 		int32		i = items[k];
-		UnkdTopK   *topk = &b->topk[b->item_group[i]];
 
 		/* both lists ascend, so one merge walk skips the training positives */
 		while (seen < seen_end && *seen < i)
@@ -180,13 +176,7 @@ OfferScored(CandidateBuilder *b, int32 u, const int32 *items,
 		if (seen < seen_end && *seen == i)
 			continue;
 
-		/*
-		 * Most items lose against a full heap's worst entry; items come in
-		 * ascending order, so a tie loses too (ties go to the lower id).
-		 */
-		if (topk->count == topk->k && scores[k] <= topk->scores[0])
-			continue;
-		UnkdTopKAdd(topk, i, scores[k]);
+		UnkdSelectAdd(&b->topk[b->item_group[i]], i, scores[k]);
 	}
 }
 
@@ -210,119 +200,187 @@ FindId(const int64 *ids, int32 n, int64 id)
 }
 
 /*
- * Teacher scores of a block of users against all known items. The block's
- * user vectors are stored transposed (dim rows of SCORE_BLOCK floats), so
- * each item costs dim vector multiply-adds into SCORE_BLOCK accumulators
- * that stay in registers, and each item row is read once per block rather
- * than once per user: the item matrix rarely fits in cache.
+ * The teacher's rows of the training items it knows, grouped: the items of
+ * group 0 ascending, then those of group 1, and so on, so that each
+ * (user, group) selection reads one contiguous stretch of a score row.
+ */
+typedef struct TeacherItems
+{
+	int32		n_known;
+	float	   *emb;			/* [n_known * dim] */
+	int32	   *item;			/* [n_known] training item at each position */
+	int32	   *pos;			/* [n_items] position of each item, -1: unknown */
+	int32	   *group_start;	/* [n_groups + 1] first position of each group */
+	int32	   *skip;			/* [n_items] scratch: seen positions by group */
+	int32	   *skip_start;		/* [n_groups + 1] scratch */
+} TeacherItems;
+
+/* Bytes of TeacherItems besides the group offsets, for the memory budget */
+static double
+TeacherItemsBytes(int32 n_items, int32 dim)
+{
+	return (double) n_items * ((double) dim + 3) * sizeof(float);
+}
+
+/* Realign the teacher's item rows on the training items, grouped */
+static void
+LoadTeacherItems(CandidateBuilder *b, int n_groups, const UnkdModel *teacher,
+				 TeacherItems *ti)
+{
+	const UnkdInteractions *data = b->data;
+	int32		dim = teacher->dim;
+
+	ti->n_known = 0;
+	ti->emb = UnkdAllocHuge((Size) data->n_items * dim, sizeof(float));
+	ti->item = UnkdAllocHuge(data->n_items, sizeof(int32));
+	ti->pos = UnkdAllocHuge(data->n_items, sizeof(int32));
+	ti->skip = UnkdAllocHuge(data->n_items, sizeof(int32));
+	ti->group_start = palloc((n_groups + 1) * sizeof(int32));
+	ti->skip_start = palloc((n_groups + 1) * sizeof(int32));
+	for (int g = 0; g < n_groups; g++)
+	{
+		ti->group_start[g] = ti->n_known;
+		for (int32 k = 0; k < b->group_size[g]; k++)
+		{
+			int32		i = b->group_items[g][k];
+			int32		t;
+
+			if ((k & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			ti->pos[i] = -1;
+			t = FindId(teacher->item_ids, teacher->n_items, data->item_ids[i]);
+			if (t < 0)
+				continue;
+			memcpy(ti->emb + (int64) ti->n_known * dim,
+				   teacher->item_emb + (int64) t * dim, dim * sizeof(float));
+			ti->item[ti->n_known] = i;
+			ti->pos[i] = ti->n_known++;
+			b->stamp[i] = SCORED_FOR_ALL;
+		}
+	}
+	ti->group_start[n_groups] = ti->n_known;
+}
+
+/*
+ * Whether every score of a row is finite: no exponent of all ones (integer
+ * tests, which gcc vectorises whatever the floating-point flags)
+ */
+static bool
+AllFinite(const float *scores, int32 n)
+{
+	const uint32 *bits = (const uint32 *) scores;
+	uint32		bad = 0;
+
+	for (int32 k = 0; k < n; k++)
+		bad |= ((bits[k] & 0x7f800000) == 0x7f800000);
+	return bad == 0;
+}
+
+/*
+ * Offer user u's score row (in TeacherItems order) to the group selections,
+ * skipping the user's training items: their positions are bucketed by group
+ * (a counting sort, which keeps them ascending within a group), then each
+ * group's stretch goes to its selection by a running threshold (topk.c).
  */
 static void
-ScoreUserBlock(const float *users_t, const float *items, int32 n_items,
-			   int32 dim, float *scores)
+OfferUserRow(CandidateBuilder *b, TeacherItems *ti, int n_groups, int32 u,
+			 const float *row)
 {
-	for (int32 k = 0; k < n_items; k++)
+	const UnkdInteractions *data = b->data;
+	int64		first = data->user_start[u];
+	int64		last = data->user_start[u + 1];
+
+	memset(ti->skip_start, 0, (n_groups + 1) * sizeof(int32));
+	for (int64 e = first; e < last; e++)
+		if (ti->pos[data->user_items[e]] >= 0)
+			ti->skip_start[b->item_group[data->user_items[e]] + 1]++;
+	for (int g = 0; g < n_groups; g++)
+		ti->skip_start[g + 1] += ti->skip_start[g];
+	for (int64 e = first; e < last; e++)
 	{
-		const float *item = items + (int64) k * dim;
-		float		acc[SCORE_BLOCK] = {0};
+		int32		i = data->user_items[e];
+		int			g = b->item_group[i];
 
-		/* a block is 32 * n_items * dim multiply-adds: seconds for big models */
-		if ((k & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
+		if (ti->pos[i] >= 0)
+			ti->skip[ti->skip_start[g]++] = ti->pos[i] - ti->group_start[g];
+	}
+	/* the fill moved each start to the next group's: step back */
+	for (int g = n_groups; g > 0; g--)
+		ti->skip_start[g] = ti->skip_start[g - 1];
+	ti->skip_start[0] = 0;
+	for (int g = 0; g < n_groups; g++)
+	{
+		int32		from = ti->group_start[g];
 
-		for (int32 d = 0; d < dim; d++)
-		{
-			const float *row = users_t + (int64) d * SCORE_BLOCK;
-			float		x = item[d];
-
-			for (int b = 0; b < SCORE_BLOCK; b++)
-				acc[b] += row[b] * x;
-		}
-		for (int b = 0; b < SCORE_BLOCK; b++)
-			scores[(int64) b * n_items + k] = acc[b];
+		UnkdSelectOfferSkipping(&b->topk[g], row + from, ti->item + from,
+							  ti->group_start[g + 1] - from,
+							  ti->skip + ti->skip_start[g],
+							  ti->skip_start[g + 1] - ti->skip_start[g]);
 	}
 }
 
-/* Candidates from a teacher model's inner products */
+/*
+ * Candidates from a teacher model's inner products: blocks of users scored
+ * against the teacher's item rows by one matrix product each (scoring.c)
+ */
 static void
 CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
 {
 	const UnkdInteractions *data = b->data;
 	UnkdModel  *teacher = UnkdLoadModel(name, true);
 	int32		dim = teacher->dim;
-	int32		n_known = 0;
-	int32	   *known;
-	float	   *item_emb;
-	float	   *block_users;
-	int32		block_ids[SCORE_BLOCK];
-	float	   *scores;
+	TeacherItems ti;
+	UnkdScoreBlock block;
+	int32	   *block_ids;
 
 	/* the teacher's item rows realigned, and one block of scores */
 	UnkdCheckMemoryBudget(UnkdCandidatesBytes(data->n_users, cand->n_groups, cand->max_len) +
-						  (double) data->n_items * (dim + SCORE_BLOCK + 1) * sizeof(float),
+						  TeacherItemsBytes(data->n_items, dim) +
+						  UnkdScoreBlockBytes(data->n_items, dim) +
+						  (double) cand->n_groups * UnkdSelectCapacity(cand->max_len) *
+						  sizeof(UnkdScored),
 						  "scoring with the teacher");
-
-	/* the teacher's item rows in training-item order, known items only */
-	known = UnkdAllocHuge(data->n_items, sizeof(int32));
-	item_emb = UnkdAllocHuge((Size) data->n_items * dim, sizeof(float));
-	for (int32 i = 0; i < data->n_items; i++)
-	{
-		int32		t;
-
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		t = FindId(teacher->item_ids, teacher->n_items, data->item_ids[i]);
-		if (t < 0)
-			continue;
-		memcpy(item_emb + (int64) n_known * dim,
-			   teacher->item_emb + (int64) t * dim, dim * sizeof(float));
-		known[n_known++] = i;
-		b->stamp[i] = SCORED_FOR_ALL;
-	}
+	LoadTeacherItems(b, cand->n_groups, teacher, &ti);
 	/* a model without a single training item has nothing to distil */
-	if (n_known == 0)
+	if (ti.n_known == 0)
 		return;
-	block_users = palloc((Size) SCORE_BLOCK * dim * sizeof(float));
-	scores = UnkdAllocHuge((Size) SCORE_BLOCK * n_known, sizeof(float));
+	UnkdScoreBlockInit(&block, ti.n_known, dim);
+	block_ids = palloc(block.max_users * sizeof(int32));
 
-	for (int32 first = 0; first < data->n_users; first += SCORE_BLOCK)
+	for (int32 next = 0; next < data->n_users;)
 	{
-		int			nb = 0;
-
-		CHECK_FOR_INTERRUPTS();
+		UnkdScoreBlockReset(&block);
 		/* a user the teacher never saw has no teacher preference to distil */
-		for (int32 u = first; u < Min(first + SCORE_BLOCK, data->n_users); u++)
+		for (; next < data->n_users && block.n_users < block.max_users; next++)
 		{
-			int32		t = FindId(teacher->user_ids, teacher->n_users, data->user_ids[u]);
+			int32		t = FindId(teacher->user_ids, teacher->n_users, data->user_ids[next]);
 
 			if (t < 0)
 				continue;
-			for (int32 d = 0; d < dim; d++)
-				block_users[(int64) d * SCORE_BLOCK + nb] = teacher->user_emb[(int64) t * dim + d];
-			block_ids[nb++] = u;
+			block_ids[block.n_users] = next;
+			memcpy(UnkdScoreBlockAddUser(&block), teacher->user_emb + (int64) t * dim,
+				   dim * sizeof(float));
 		}
-		if (nb == 0)
-			continue;
-		/* unused lanes of a partial block compute zeros that nobody reads */
-		for (int k = nb; k < SCORE_BLOCK; k++)
-			for (int32 d = 0; d < dim; d++)
-				block_users[(int64) d * SCORE_BLOCK + k] = 0.0f;
-		ScoreUserBlock(block_users, item_emb, n_known, dim, scores);
-		for (int k = 0; k < nb; k++)
+		UnkdScoreBlockRun(&block, ti.emb);
+		for (int32 r = 0; r < block.n_users; r++)
 		{
-			const float *row = scores + (int64) k * n_known;
+			const float *row = UnkdScoreBlockRow(&block, r);
 
 			CHECK_FOR_INTERRUPTS();
-			for (int32 i = 0; i < n_known; i++)
-				if (!isfinite(row[i]))
-					ReportBadScore(psprintf("teacher model \"%s\"", name), row[i]);
-			OfferScored(b, block_ids[k], known, row, n_known, false);
-			FinishUser(b, cand, block_ids[k]);
+			if (!AllFinite(row, ti.n_known))
+				for (int32 k = 0; k < ti.n_known; k++)
+					if (!isfinite(row[k]))
+						ReportBadScore(psprintf("teacher model \"%s\"", name), row[k]);
+			OfferUserRow(b, &ti, cand->n_groups, block_ids[r], row);
+			FinishUser(b, cand, block_ids[r]);
 		}
 	}
-	pfree(scores);
-	pfree(block_users);
-	pfree(item_emb);
-	pfree(known);
+	UnkdScoreBlockFree(&block);
+	pfree(block_ids);
+	pfree(ti.emb);
+	pfree(ti.item);
+	pfree(ti.pos);
+	pfree(ti.skip);
 }
 
 /* Scan callback: map one score row to training indices and keep it */
@@ -480,6 +538,10 @@ UnkdBuildCandidates(const UnkdInteractions *data, const int *item_group,
 {
 	UnkdCandidates *cand = palloc0(sizeof(UnkdCandidates));
 	CandidateBuilder b;
+	instr_time	start,
+				now;
+
+	INSTR_TIME_SET_CURRENT(start);
 
 	cand->n_users = data->n_users;
 	cand->n_groups = n_groups;
@@ -495,6 +557,9 @@ UnkdBuildCandidates(const UnkdInteractions *data, const int *item_group,
 	else
 		CandidatesFromTable(&b, cand, source);
 	CheckSomethingToDistil(cand, source);
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	cand->seconds = INSTR_TIME_GET_DOUBLE(now);
 	return cand;
 }
 

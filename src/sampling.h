@@ -9,6 +9,7 @@
 #include "unkd.h"
 
 #include "common/pg_prng.h"
+#include "portability/instr_time.h"
 
 /*
  * Per (user, group) candidate lists: the group's unseen items, best teacher
@@ -23,6 +24,7 @@ typedef struct UnkdCandidates
 	int32	   *items;
 	int32	   *len;
 	const double *group_weight; /* [n_groups] pair-quota weights; NULL: even */
+	double		seconds;		/* time taken to build the lists */
 } UnkdCandidates;
 
 /* Where teacher scores come from: exactly one of model / score table */

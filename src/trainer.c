@@ -53,7 +53,10 @@ CheckRunMemory(const TrainOptions *opt, const UnkdInteractions *data)
 	double		bytes = rows * opt->dim * sizeof(float);
 
 	if (OidIsValid(opt->validation) || opt->validation_fraction > 0)
+	{
 		bytes *= 2;				/* the best parameters are kept aside */
+		bytes += UnkdValidationBytes(data->n_items, opt->dim);
+	}
 	if (opt->optimizer == UNKD_OPTIMIZER_ADAGRAD)
 		bytes += rows * sizeof(float);
 	bytes += (double) data->n_pairs * 2 * sizeof(int32);
@@ -538,6 +541,8 @@ MetricsJson(const Trainer *t)
 	}
 	appendStringInfo(&buf, ", \"pair_updates\": " INT64_FORMAT, t->updates);
 	JsonNumber(&buf, "loop_seconds", t->loop_seconds);
+	if (t->cand)
+		JsonNumber(&buf, "candidate_seconds", t->cand->seconds);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
@@ -626,7 +631,8 @@ UnkdRunTraining(const TrainOptions *opt, const char *kind, const char *method)
 	if (OidIsValid(opt->validation))
 		val = UnkdLoadValidation(opt, data);
 	else if (opt->validation_fraction > 0)
-		val = UnkdHoldOutValidation(data, opt->validation_fraction, opt->seed, &train_part);
+		val = UnkdHoldOutValidation(data, opt->validation_fraction, opt->seed, opt->dim,
+									&train_part);
 	InitTrainer(&t, opt, train_part, data);
 	t.run_start = start;
 	UnkdComputeGroups(&t, opt->distill ? opt->n_groups : TRAIN_STRATA);

@@ -115,9 +115,10 @@ extern Datum UnkdRunTraining(const TrainOptions *opt, const char *kind, const ch
 /* validation.c */
 extern Validation *UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data);
 extern Validation *UnkdHoldOutValidation(const UnkdInteractions *all, double fraction,
-										 int64 seed, UnkdInteractions **rest);
+										 int64 seed, int32 dim, UnkdInteractions **rest);
 extern void UnkdValidationSize(const Validation *val, int32 *users, int64 *interactions);
 extern void UnkdValidationBias(const Trainer *t, double *head_share, double *tail_recall);
 extern double UnkdValidationNdcg(const Trainer *t);
+extern double UnkdValidationBytes(int32 n_items, int32 dim);
 
 #endif							/* UNKD_TRAINER_H */

@@ -9,6 +9,7 @@
 #include "utils/guc.h"
 
 #include "unkd.h"
+#include "scoring.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,6 +29,7 @@ _PG_init(void)
 							 &unkd_drop_models, false, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("unkd");
+	UnkdScoringInit();
 }
 
 /*

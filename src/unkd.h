@@ -147,6 +147,36 @@ typedef struct UnkdTopK
 	int32	   *items;			/* [k] */
 } UnkdTopK;
 
+/*
+ * The best k of many offered items (score desc, item asc), in any order of
+ * offering: a buffer of candidates at or above a running threshold, cut
+ * back to the best k by quickselect whenever it fills (the paths that score
+ * in blocks; UnkdTopK's heap serves one user's ranking)
+ */
+typedef struct UnkdScored
+{
+	float		score;
+	int32		item;
+} UnkdScored;
+
+typedef struct UnkdSelect
+{
+	int			k;
+	int			capacity;		/* UnkdSelectCapacity(k) */
+	int			count;
+	float		worst;			/* k-th best at the last cut; -inf before */
+	UnkdScored *entries;		/* [capacity] */
+	float	   *sample;			/* scratch of the sampled threshold */
+	int			sample_capacity;
+} UnkdSelect;
+
+/* Entries a selection of k buffers: a cut every k (at least 16) new ones */
+static inline int
+UnkdSelectCapacity(int k)
+{
+	return 2 * k + 16;
+}
+
 extern void UnkdScoreItems(const float *user_vec, const float *item_emb,
 						   int32 n_items, int32 dim, float *scores);
 extern void UnkdTopKInit(UnkdTopK *topk, int k);
@@ -156,6 +186,16 @@ extern int	UnkdTopKSorted(UnkdTopK *topk, int32 *items, float *scores);
 extern int	UnkdRankUser(const float *scores, int32 n_items, const int32 *excluded,
 						 int64 n_excluded, UnkdTopK *topk, int32 *items,
 						 float *out_scores);
+extern void UnkdSelectInit(UnkdSelect *sel, int k);
+extern void UnkdSelectReset(UnkdSelect *sel);
+extern void UnkdSelectAdd(UnkdSelect *sel, int32 item, float score);
+extern void UnkdSelectOfferSkipping(UnkdSelect *sel, const float *scores,
+									const int32 *items, int64 n, const int32 *skip,
+									int64 n_skip);
+extern int	UnkdSelectSorted(UnkdSelect *sel, int32 *items, float *scores);
+extern int	UnkdRankScores(const float *scores, int32 n_items, const int32 *excluded,
+						   int64 n_excluded, UnkdSelect *sel, int32 *items,
+						   float *out_scores);
 extern void UnkdScoreSubset(const float *vec, const float *item_emb, int32 dim,
 							const int32 *subset, int64 n, float *scores);
 extern int	UnkdRankSubset(const float *scores, const int32 *subset, int64 n,

@@ -8,6 +8,7 @@
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 
+#include "scoring.h"
 #include "trainer.h"
 
 #define VALIDATION_MAX_USERS 1000
@@ -19,12 +20,12 @@ struct Validation
 	int32	   *user;			/* [n_users] training user index */
 	int64	   *start;			/* [n_users + 1] offsets into items */
 	int32	   *items;			/* training item index, -1 if never trained on */
-	float	   *scores;			/* [n_items] scratch */
+	UnkdScoreBlock block;		/* users scored together by sgemm */
 	int32	   *ranked;			/* [VALIDATION_K] scratch */
-	UnkdTopK	topk;
+	UnkdSelect	topk;
 };
 
-static void InitValidationScratch(Validation *val, int32 n_items);
+static void InitValidationScratch(Validation *val, int32 n_items, int32 dim);
 
 /* Read the validation table, keeping users the model can score */
 Validation *
@@ -70,55 +71,114 @@ UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data)
 				 errmsg("validation relation %s has no held-out items of training users",
 						UnkdRelationName(opt->validation)),
 				 errhint("Validate on a slice of the same users' interactions, e.g. from unkd.split.")));
-	InitValidationScratch(val, data->n_items);
+	InitValidationScratch(val, data->n_items, opt->dim);
 	return val;
+}
+
+/* Memory of validation's scoring, for the run's budget */
+double
+UnkdValidationBytes(int32 n_items, int32 dim)
+{
+	return UnkdScoreBlockBytes(n_items, dim);
+}
+
+/* What a pass over the validation users does with each user's top 20 */
+typedef void (*ValidationVisit) (const Trainer *t, int32 v, int n_ranked, void *arg);
+
+/*
+ * Rank every validation user (training items excluded) and visit them in
+ * order; users are scored by blocks in one matrix product each (scoring.c)
+ */
+static void
+RankValidationUsers(const Trainer *t, ValidationVisit visit, void *arg)
+{
+	const UnkdInteractions *data = t->data;
+	Validation *val = t->val;
+	UnkdScoreBlock *block = &val->block;
+	int			dim = t->opt->dim;
+
+	for (int32 first = 0; first < val->n_users; first += block->max_users)
+	{
+		int32		n = Min(block->max_users, val->n_users - first);
+
+		UnkdScoreBlockReset(block);
+		for (int32 v = first; v < first + n; v++)
+			memcpy(UnkdScoreBlockAddUser(block),
+				   t->user_emb + (int64) val->user[v] * dim, dim * sizeof(float));
+		UnkdScoreBlockRun(block, t->item_emb);
+		for (int32 r = 0; r < n; r++)
+		{
+			int32		u = val->user[first + r];
+			int64		seen = data->user_start[u];
+			int			n_ranked;
+
+			n_ranked = UnkdRankScores(UnkdScoreBlockRow(block, r), data->n_items,
+									  data->user_items + seen,
+									  data->user_start[u + 1] - seen,
+									  &val->topk, val->ranked, NULL);
+			visit(t, first + r, n_ranked, arg);
+		}
+	}
+}
+
+/* Add validation user v's NDCG@20 to the sum at arg */
+static void
+AddUserNdcg(const Trainer *t, int32 v, int n_ranked, void *arg)
+{
+	Validation *val = t->val;
+	double		recall,
+				precision,
+				ndcg;
+
+	UnkdUserMetrics(val->ranked, n_ranked, VALIDATION_K, val->items + val->start[v],
+					(int) (val->start[v + 1] - val->start[v]), &recall, &precision, &ndcg);
+	*(double *) arg += ndcg;
 }
 
 /* Mean NDCG@20 over the validation users, with training items excluded */
 double
 UnkdValidationNdcg(const Trainer *t)
 {
-	const UnkdInteractions *data = t->data;
-	Validation *val = t->val;
-	int			dim = t->opt->dim;
 	double		sum = 0.0;
 
-	for (int32 v = 0; v < val->n_users; v++)
-	{
-		int32		u = val->user[v];
-		int64		first = data->user_start[u];
-		int			n;
-		double		recall,
-					precision,
-					ndcg;
-
-		CHECK_FOR_INTERRUPTS();
-		UnkdScoreItems(t->user_emb + (int64) u * dim, t->item_emb, data->n_items, dim,
-					   val->scores);
-		n = UnkdRankUser(val->scores, data->n_items, data->user_items + first,
-						 data->user_start[u + 1] - first, &val->topk, val->ranked, NULL);
-		UnkdUserMetrics(val->ranked, n, VALIDATION_K, val->items + val->start[v],
-						(int) (val->start[v + 1] - val->start[v]),
-						&recall, &precision, &ndcg);
-		sum += ndcg;
-	}
-	return sum / val->n_users;
+	RankValidationUsers(t, AddUserNdcg, &sum);
+	return sum / t->val->n_users;
 }
 
-/* The top VALIDATION_K of validation user v, training items excluded */
-static int
-RankValidationUser(const Trainer *t, int32 v)
+/* Running counts of the bias measures */
+typedef struct BiasSums
 {
-	const UnkdInteractions *data = t->data;
-	Validation *val = t->val;
-	int32		u = val->user[v];
-	int64		first = data->user_start[u];
-	int			dim = t->opt->dim;
+	int64		slots;
+	int64		head_slots;
+	int64		tail_users;
+	double		tail_recall_sum;
+} BiasSums;
 
-	UnkdScoreItems(t->user_emb + (int64) u * dim, t->item_emb, data->n_items, dim,
-				   val->scores);
-	return UnkdRankUser(val->scores, data->n_items, data->user_items + first,
-						data->user_start[u + 1] - first, &val->topk, val->ranked, NULL);
+/* Add validation user v's head slots and tail recall to the sums at arg */
+static void
+AddUserBias(const Trainer *t, int32 v, int n_ranked, void *arg)
+{
+	Validation *val = t->val;
+	BiasSums   *sums = arg;
+	const int32 *held = val->items + val->start[v];
+	int64		n_held = val->start[v + 1] - val->start[v];
+	int			tail = t->n_strata - 1;
+	int64		in_tail = 0;
+	int64		tail_hits = 0;
+
+	for (int k = 0; k < n_ranked; k++)
+		sums->head_slots += (t->item_group[val->ranked[k]] == 0);
+	sums->slots += n_ranked;
+	for (int64 e = 0; e < n_held; e++)
+		in_tail += (held[e] >= 0 && t->item_group[held[e]] == tail);
+	if (in_tail == 0)
+		return;
+	for (int k = 0; k < n_ranked; k++)
+		tail_hits += (t->item_group[val->ranked[k]] == tail &&
+					  bsearch(&val->ranked[k], held, n_held, sizeof(int32),
+							  UnkdCompareInt32) != NULL);
+	sums->tail_recall_sum += (double) tail_hits / in_tail;
+	sums->tail_users++;
 }
 
 /*
@@ -130,38 +190,11 @@ RankValidationUser(const Trainer *t, int32 v)
 void
 UnkdValidationBias(const Trainer *t, double *head_share, double *tail_recall)
 {
-	Validation *val = t->val;
-	int			tail = t->n_strata - 1;
-	int64		slots = 0;
-	int64		head_slots = 0;
-	int64		tail_users = 0;
-	double		tail_sum = 0.0;
+	BiasSums	sums = {0};
 
-	for (int32 v = 0; v < val->n_users; v++)
-	{
-		const int32 *held = val->items + val->start[v];
-		int64		n_held = val->start[v + 1] - val->start[v];
-		int			n = RankValidationUser(t, v);
-		int64		in_tail = 0;
-		int64		tail_hits = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		for (int k = 0; k < n; k++)
-			head_slots += (t->item_group[val->ranked[k]] == 0);
-		slots += n;
-		for (int64 e = 0; e < n_held; e++)
-			in_tail += (held[e] >= 0 && t->item_group[held[e]] == tail);
-		if (in_tail == 0)
-			continue;
-		for (int k = 0; k < n; k++)
-			tail_hits += (t->item_group[val->ranked[k]] == tail &&
-						  bsearch(&val->ranked[k], held, n_held, sizeof(int32),
-								  UnkdCompareInt32) != NULL);
-		tail_sum += (double) tail_hits / in_tail;
-		tail_users++;
-	}
-	*head_share = slots > 0 ? (double) head_slots / slots : 0.0;
-	*tail_recall = tail_users > 0 ? tail_sum / tail_users : 0.0;
+	RankValidationUsers(t, AddUserBias, &sums);
+	*head_share = sums.slots > 0 ? (double) sums.head_slots / sums.slots : 0.0;
+	*tail_recall = sums.tail_users > 0 ? sums.tail_recall_sum / sums.tail_users : 0.0;
 }
 
 /* The users validation scores and their held-out interactions */
@@ -172,13 +205,13 @@ UnkdValidationSize(const Validation *val, int32 *users, int64 *interactions)
 	*interactions = val->start[val->n_users];
 }
 
-/* Scratch buffers of the scoring pass, once the users are known */
+/* Scratch buffers of the scoring pass (budgeted with the run: UnkdValidationBytes) */
 static void
-InitValidationScratch(Validation *val, int32 n_items)
+InitValidationScratch(Validation *val, int32 n_items, int32 dim)
 {
-	val->scores = UnkdAllocHuge(n_items, sizeof(float));
+	UnkdScoreBlockInit(&val->block, n_items, dim);
 	val->ranked = palloc(VALIDATION_K * sizeof(int32));
-	UnkdTopKInit(&val->topk, VALIDATION_K);
+	UnkdSelectInit(&val->topk, VALIDATION_K);
 }
 
 
@@ -247,7 +280,7 @@ SampleValidationUsers(const UnkdInteractions *all, int32 *scratch, pg_prng_state
  */
 Validation *
 UnkdHoldOutValidation(const UnkdInteractions *all, double fraction, int64 seed,
-					  UnkdInteractions **rest)
+					  int32 dim, UnkdInteractions **rest)
 {
 	UnkdInteractions *train = palloc(sizeof(UnkdInteractions));
 	Validation *val = palloc0(sizeof(Validation));
@@ -313,10 +346,11 @@ UnkdHoldOutValidation(const UnkdInteractions *all, double fraction, int64 seed,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no user has two or more interactions to hold out for validation"),
 				 errhint("Pass validation_fraction => 0 to train for a fixed number of epochs, or a validation relation.")));
-	InitValidationScratch(val, all->n_items);
+	InitValidationScratch(val, all->n_items, dim);
 	pfree(scratch);
 	pfree(held);
 	pfree(sampled);
 	*rest = train;
 	return val;
 }
+
