@@ -140,10 +140,13 @@ msg=$(run_field "$job_mem" "status || ': ' || return_message")
 ok_if "$([[ "$msg" == "failed: "*maintenance_work_mem* ]]; echo $?)" \
 	"a job's own SET maintenance_work_mem = '1MB' applies: the training fails its memory budget" "run: $msg"
 
-# unscheduled mid-run: committed, yet reported failed
+# unscheduled mid-run: committed, whatever pg_cron reports
 is "$unscheduled_mid_run" yes "the unschedule job was unscheduled while it ran, the launcher waiting on it"
 is "$(q "$DB" "SELECT version FROM unkd.models WHERE name = 'cron_slow_unsched'")" 1 \
 	"[pg_cron 1.4.2] the job unscheduled mid-run still committed its model"
-is "$(run_field "$job_unsched" "status || ': ' || return_message")" "failed: job canceled" \
-	"[pg_cron 1.4.2] ... and cron.job_run_details reports that run as failed: job canceled"
+# pg_cron reports such a run either way (it depends on which queue its
+# launcher is blocked on when the job ends); the model is what tells
+unsched_msg=$(run_field "$job_unsched" "status || ': ' || return_message")
+ok_if "$([[ "$unsched_msg" == "failed: job canceled" || "$unsched_msg" == "succeeded: SELECT 1" ]]; echo $?)" \
+	"[pg_cron 1.4.2] ... and cron.job_run_details reports that run as failed (job canceled) or succeeded" "run: $unsched_msg"
 ops_done
