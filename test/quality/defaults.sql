@@ -6,6 +6,7 @@
 -- test at k = 10 and 20, with issue 9's rules and targets checked.
 -- Variables: dataset (a label), csv (path of interactions.csv), out.
 \set ON_ERROR_STOP 1
+\ir cells.sql
 SET client_min_messages = warning;
 SET maintenance_work_mem = '2GB';
 
@@ -45,18 +46,8 @@ SELECT format(E'### %s, defaults\n\n%s users, %s items, %s interactions; 80/20 s
 FROM defaults.all_interactions;
 SELECT E'| model (defaults) | dim | R@10 | R@20 | N@10 | N@20 | share@20 g0 | g1 | g2 | g3 | recall@20 g0 | g1 | g2 | g3 | train s | validation s | best / run epochs |\n'
 	   '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
-WITH o AS (SELECT role, k, recall, ndcg FROM defaults.results WHERE group_id IS NULL),
-	 g AS (SELECT role, group_id, share, recall FROM defaults.results WHERE k = 20 AND group_id IS NOT NULL)
-SELECT format('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |',
-	CASE r.role WHEN 'teacher' THEN 'Teacher' WHEN 'student' THEN 'Student (no KD)'
-		WHEN 'kd' THEN 'KD (G = 1)' ELSE 'UnKD (G = 4)' END,
-	m.dim,
-	(SELECT to_char(recall, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 10),
-	(SELECT to_char(recall, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 20),
-	(SELECT to_char(ndcg, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 10),
-	(SELECT to_char(ndcg, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 20),
-	(SELECT string_agg(to_char(share, 'FM0.000'), ' | ' ORDER BY group_id) FROM g WHERE g.role = r.role),
-	(SELECT string_agg(to_char(recall, 'FM0.0000'), ' | ' ORDER BY group_id) FROM g WHERE g.role = r.role),
+SELECT format('| %s | %s | %s | %s | %s | %s / %s |',
+	pg_temp.role_label(r.role), m.dim, pg_temp.metric_cells('defaults.results', r.role),
 	to_char(m.train_seconds, 'FM9990.0'),
 	to_char((m.metrics->>'validation_seconds')::float8, 'FM9990.0'),
 	m.metrics->>'best_epoch', m.metrics->>'epochs_run')

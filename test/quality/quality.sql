@@ -8,6 +8,7 @@
 -- training set for the chosen number of epochs and evaluated once on test.
 -- Test data never influences a choice.
 \set ON_ERROR_STOP 1
+\ir cells.sql
 SET client_min_messages = warning;
 SET maintenance_work_mem = '2GB';
 
@@ -149,18 +150,8 @@ SELECT format(E'### %s\n\n%s users, %s items, %s interactions; 80/20 split per u
 FROM quality.all_interactions;
 SELECT E'| model | dim | R@10 | R@20 | N@10 | N@20 | share@20 g0 | g1 | g2 | g3 | recall@20 g0 | g1 | g2 | g3 | train s | chosen on validation |\n'
 	   '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
-WITH o AS (SELECT role, k, recall, ndcg FROM quality.results WHERE group_id IS NULL),
-	 g AS (SELECT role, group_id, share, recall FROM quality.results WHERE k = 20 AND group_id IS NOT NULL)
-SELECT format('| %s | %s | %s | %s | %s | %s | %s | %s | %s |',
-	CASE m.name WHEN 'final_teacher' THEN 'Teacher' WHEN 'final_student' THEN 'Student (no KD)'
-		WHEN 'final_kd' THEN 'KD (G = 1)' ELSE 'UnKD (G = 4)' END,
-	m.dim,
-	(SELECT to_char(recall, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 10),
-	(SELECT to_char(recall, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 20),
-	(SELECT to_char(ndcg, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 10),
-	(SELECT to_char(ndcg, 'FM0.0000') FROM o WHERE o.role = r.role AND k = 20),
-	(SELECT string_agg(to_char(share, 'FM0.000'), ' | ' ORDER BY group_id) FROM g WHERE g.role = r.role),
-	(SELECT string_agg(to_char(recall, 'FM0.0000'), ' | ' ORDER BY group_id) FROM g WHERE g.role = r.role),
+SELECT format('| %s | %s | %s | %s |',
+	pg_temp.role_label(r.role), m.dim, pg_temp.metric_cells('quality.results', r.role),
 	to_char(m.train_seconds, 'FM9990.0') || ' | ' ||
 	(SELECT string_agg(format('%s=%s', key, value), ', ' ORDER BY key)
 	 FROM jsonb_each((quality.best(r.role)).config)
