@@ -78,7 +78,9 @@ run() {
 # a data set in table $1 (and its 90% / 10% training and validation split):
 # teacher, validated teacher, KD and UnKD students; $2 = dataset label, $3 = extra options
 bench_set() {
-	local t=$1 label=$2 opts=$3
+	# plain SGD for fixed epochs: the step bench/sgd_loop.c times (the
+	# defaults, AdaGrad with early stopping, are test/quality/run.sh --defaults')
+	local t=$1 label=$2 opts="$3, optimizer => 'sgd', validation_fraction => 0"
 	psql -X -q -d "$DB" -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
 		-c "CREATE TABLE ${t}_split AS SELECT * FROM unkd.split('$t', 0.1, 1)" \
 		-c "CREATE TABLE ${t}_tr AS SELECT user_id, item_id FROM ${t}_split WHERE NOT is_test" \
@@ -94,7 +96,7 @@ if [ -f "$BENCH_ML1M" ]; then
 	psql -X -q -d "$DB" -v ON_ERROR_STOP=1 -c "CREATE TABLE ml1m_all (user_id int, item_id int)" \
 		-c "\\copy ml1m_all FROM '$BENCH_ML1M' WITH (FORMAT csv, HEADER)" \
 		-c "CREATE TABLE ml1m AS SELECT user_id, item_id FROM unkd.split('ml1m_all', 0.2, 1) WHERE NOT is_test" >/dev/null
-	bench_set ml1m ml-1m ""
+	bench_set ml1m ml-1m ", epochs => 50"
 else
 	echo "MovieLens 1M not found at $BENCH_ML1M: skipping it"
 fi
