@@ -11,6 +11,7 @@ OBJS = \
 	src/input.o \
 	src/keys.o \
 	src/model_store.o \
+	src/parallel_eval.o \
 	src/popularity.o \
 	src/recommend.o \
 	src/registry.o \

@@ -27,18 +27,26 @@ FROM ml1m_train GROUP BY user_id;
 SELECT count(*) AS train_rows, (SELECT count(*) FROM ml1m_test) AS test_rows,
 	   count(DISTINCT user_id) AS users, count(DISTINCT item_id) AS items
 FROM ml1m_train;
+-- serial (max_parallel_maintenance_workers = 0) and with one parallel
+-- worker beside the leader (parallel_eval.c), side by side
 DO $$
 DECLARE
 	t0 timestamptz;
-	ms double precision[] := '{}';
+	ms double precision[];
+	line text := '';
 BEGIN
-	FOR r IN 1..3 LOOP
-		t0 := clock_timestamp();
-		PERFORM * FROM unkd.evaluate('ml1m_random', 'ml1m_test', 20, 4);
-		ms := ms || extract(epoch FROM clock_timestamp() - t0) * 1000;
+	FOR w IN 0..1 LOOP
+		PERFORM set_config('max_parallel_maintenance_workers', w::text, true);
+		ms := '{}';
+		FOR r IN 1..3 LOOP
+			t0 := clock_timestamp();
+			PERFORM * FROM unkd.evaluate('ml1m_random', 'ml1m_test', 20, 4);
+			ms := ms || extract(epoch FROM clock_timestamp() - t0) * 1000;
+		END LOOP;
+		line := line || format('%s worker%s: %s ms; ', w, CASE WHEN w = 1 THEN '' ELSE 's' END,
+							   array_to_string(ARRAY(SELECT round(x::numeric) FROM unnest(ms) x), ', '));
 	END LOOP;
-	RAISE WARNING 'unkd.evaluate on ML-1M (k 20, 4 groups, dim 64): % ms per run (3 runs)',
-		array_to_string(ARRAY(SELECT round(x::numeric) FROM unnest(ms) x), ', ');
+	RAISE WARNING 'unkd.evaluate on ML-1M (k 20, 4 groups, dim 64), per run (3 runs): %', rtrim(line, '; ');
 END $$;
 SELECT group_id, users, round(recall::numeric, 4) AS recall, round(precision::numeric, 4) AS precision,
 	   round(ndcg::numeric, 4) AS ndcg, round(share::numeric, 4) AS share

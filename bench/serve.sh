@@ -12,7 +12,8 @@
 #   - a tight C loop over the same shape of matrix (bench/tight_loop.c, built
 #     with the extension's flags),
 #   - the plain-SQL ranking an analyst would write without unkd,
-#   - unkd.evaluate on MovieLens 1M, when /work/shared/data is there.
+#   - unkd.evaluate on MovieLens 1M, when /work/shared/data is there, serial
+#     and with one parallel worker (max_parallel_maintenance_workers 0 and 1).
 # BENCH_SECONDS (default 8) sets the length of each pgbench run.
 source "$(dirname "$0")/../scripts/lib.sh"
 unkd_setup

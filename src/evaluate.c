@@ -20,40 +20,10 @@
 #include "utils/builtins.h"
 #include "utils/regproc.h"
 
+#include "evaluate.h"
 #include "scoring.h"
 
 PG_FUNCTION_INFO_V1(unkd_evaluate);
-
-/* Everything the per-user loop reads, in model item indices */
-typedef struct EvalData
-{
-	UnkdModel  *model;
-	UnkdInteractions *train;
-	UnkdInteractions *test;
-	int			k;
-	int			n_strata;
-	int64	   *bounds;			/* [n_strata] */
-	int32	   *item_group;		/* [n_items] group of each model item */
-	int32	   *train_to_model;	/* [train->n_items] model index or -1 */
-	int32	   *test_to_model;	/* [test->n_items] model index or -1 */
-	int32	   *by_popularity;	/* [n_items] ranking of unknown users */
-	UnkdIdMap  *user_map;		/* model user id -> model user index */
-	UnkdFoldIn	fold_in;		/* which users get a vector from their seen items */
-} EvalData;
-
-/* Sums over users, turned into the result rows at the end */
-typedef struct EvalSums
-{
-	int64		users;
-	double		recall;
-	double		precision;
-	double		ndcg;
-	int64		slots;			/* top-k slots filled, over all users */
-	int64	   *group_users;	/* [n_strata] users with held-out items in g */
-	double	   *group_recall;
-	double	   *group_precision;
-	int64	   *group_slots;
-} EvalSums;
 
 /* Validate the arguments before reading anything */
 static void
@@ -306,24 +276,9 @@ CollectTestItems(const EvalData *ev, int32 u, int32 *test_items, bool *is_test,
 	return n;
 }
 
-/* Per-user working memory of the evaluation loop */
-typedef struct EvalScratch
-{
-	UnkdScoreBlock block;		/* model-scored users of the current block */
-	int32	   *row;			/* [block users] score row per block user, -1: popularity */
-	bool	   *is_test;		/* [n_items] */
-	int32	   *excluded;		/* [n_items] */
-	int32	   *test_items;		/* [test n_items] */
-	int32	   *ranked;			/* [k] */
-	float	   *ranked_scores;	/* [k] */
-	int64	   *test_per_group; /* [n_strata] */
-	int64	   *hits_per_group; /* [n_strata] */
-	UnkdSelect	topk;
-} EvalScratch;
-
 /* Allocate the loop's scratch */
-static void
-InitScratch(const EvalData *ev, EvalScratch *sc)
+void
+UnkdEvalInitScratch(const EvalData *ev, EvalScratch *sc)
 {
 	int32		n_items = ev->model->n_items;
 
@@ -343,8 +298,8 @@ InitScratch(const EvalData *ev, EvalScratch *sc)
  * Fill the score block with test users from *next on (those with held-out
  * items), noting each one's row; returns the end of the block's user range
  */
-static int32
-FillBlock(const EvalData *ev, EvalScratch *sc, int32 next)
+int32
+UnkdEvalFillBlock(const EvalData *ev, EvalScratch *sc, int32 next)
 {
 	const UnkdInteractions *test = ev->test;
 	int32		u = next;
@@ -371,8 +326,8 @@ FillBlock(const EvalData *ev, EvalScratch *sc, int32 next)
 }
 
 /* Rank test user u (row r of the block, or by popularity) and add its metrics */
-static void
-EvaluateUser(const EvalData *ev, EvalScratch *sc, EvalSums *sums, int32 u, int32 row)
+void
+UnkdEvalUser(const EvalData *ev, EvalScratch *sc, EvalSums *sums, int32 u, int32 row)
 {
 	const UnkdModel *model = ev->model;
 	const UnkdInteractions *test = ev->test;
@@ -409,10 +364,10 @@ EvaluateUsers(const EvalData *ev, EvalSums *sums)
 	EvalScratch sc;
 	int32		next = 0;
 
-	InitScratch(ev, &sc);
+	UnkdEvalInitScratch(ev, &sc);
 	while (next < test->n_users)
 	{
-		int32		end = FillBlock(ev, &sc, next);
+		int32		end = UnkdEvalFillBlock(ev, &sc, next);
 
 		UnkdScoreBlockRun(&sc.block, ev->model->item_emb);
 		for (int32 u = next; u < end; u++)
@@ -420,7 +375,7 @@ EvaluateUsers(const EvalData *ev, EvalSums *sums)
 			CHECK_FOR_INTERRUPTS();
 			if (test->user_start[u + 1] == test->user_start[u])
 				continue;
-			EvaluateUser(ev, &sc, sums, u, sc.row[u - next]);
+			UnkdEvalUser(ev, &sc, sums, u, sc.row[u - next]);
 		}
 		next = end;
 	}
@@ -494,7 +449,8 @@ unkd_evaluate(PG_FUNCTION_ARGS)
 	sums.group_recall = palloc0(sizeof(double) * ev.n_strata);
 	sums.group_precision = palloc0(sizeof(double) * ev.n_strata);
 	sums.group_slots = palloc0(sizeof(int64) * ev.n_strata);
-	EvaluateUsers(&ev, &sums);
+	if (!UnkdEvaluateParallel(&ev, &sums))
+		EvaluateUsers(&ev, &sums);
 
 	EmitRows(fcinfo, &ev, &sums);
 	return (Datum) 0;
