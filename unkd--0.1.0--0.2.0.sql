@@ -349,37 +349,43 @@ COMMENT ON FUNCTION unkd.similar_items(bigint, integer, text, bigint[]) IS
 -- old one had: an administrator's REVOKE from PUBLIC must survive the upgrade
 ------------------------------------------------------------------------------
 
-DO $$
+-- copy_execute_privileges(source, target), used by the blocks below and
+-- dropped at the end of this script: target gets exactly the EXECUTE
+-- grants of source (nothing when source has the default, PUBLIC's)
+CREATE FUNCTION unkd.copy_execute_privileges(source pg_catalog.regprocedure,
+											 target pg_catalog.regprocedure)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $copy$
 DECLARE
-	pair record;
-	old_acl pg_catalog.aclitem[];
+	source_acl aclitem[];
+	source_owner oid;
 	grant_row record;
 BEGIN
-	FOR pair IN SELECT * FROM (VALUES
-		('unkd.evaluate(text, regclass, integer, integer, text, text)',
-		 'unkd.evaluate(text, regclass, integer, integer, text, text, boolean)'),
-		('unkd.split(regclass, double precision, bigint, text, text)',
-		 'unkd.split(regclass, double precision, bigint, text, text, text)'),
-		('unkd.recommend(bigint, integer, text)',
-		 'unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean)')) AS v(old_sig, new_sig)
+	SELECT p.proacl, p.proowner INTO source_acl, source_owner FROM pg_proc p WHERE p.oid = source;
+	IF source_acl IS NULL THEN
+		RETURN;					-- the default: PUBLIC may execute, as it may the target
+	END IF;
+	EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', target);
+	FOR grant_row IN
+		SELECT a.grantee, a.is_grantable FROM aclexplode(source_acl) a
+		WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> source_owner
 	LOOP
-		SELECT p.proacl INTO old_acl FROM pg_catalog.pg_proc p
-		WHERE p.oid OPERATOR(pg_catalog.=) pair.old_sig::pg_catalog.regprocedure;
-		CONTINUE WHEN old_acl IS NULL;	-- the default: PUBLIC may execute, as for the new one
-		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', pair.new_sig);
-		FOR grant_row IN
-			SELECT a.grantee, a.is_grantable FROM pg_catalog.aclexplode(old_acl) a
-			WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-			  AND a.grantee OPERATOR(pg_catalog.<>) (SELECT p.proowner FROM pg_catalog.pg_proc p
-				WHERE p.oid OPERATOR(pg_catalog.=) pair.old_sig::pg_catalog.regprocedure)
-		LOOP
-			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', pair.new_sig,
-				CASE WHEN grant_row.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-					 ELSE grant_row.grantee::pg_catalog.regrole::pg_catalog.text END,
-				CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-		END LOOP;
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s%s', target,
+			CASE WHEN grant_row.grantee = 0 THEN 'PUBLIC' ELSE grant_row.grantee::regrole::text END,
+			CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
 	END LOOP;
-END $$;
+END
+$copy$;
+
+SELECT unkd.copy_execute_privileges(old_sig::pg_catalog.regprocedure, new_sig::pg_catalog.regprocedure)
+FROM (VALUES
+	('unkd.evaluate(text, regclass, integer, integer, text, text)',
+	 'unkd.evaluate(text, regclass, integer, integer, text, text, boolean)'),
+	('unkd.split(regclass, double precision, bigint, text, text)',
+	 'unkd.split(regclass, double precision, bigint, text, text, text)'),
+	('unkd.recommend(bigint, integer, text)',
+	 'unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean)')) AS v(old_sig, new_sig);
 
 DROP FUNCTION unkd.evaluate(text, regclass, integer, integer, text, text);
 DROP FUNCTION unkd.split(regclass, double precision, bigint, text, text);
@@ -737,28 +743,8 @@ CREATE AGGREGATE unkd.popularity_strata_v2(item_id bigint, n_groups integer) (
 	PARALLEL = SAFE
 );
 
-DO $$
-DECLARE
-	old_acl pg_catalog.aclitem[];
-	grant_row record;
-BEGIN
-	SELECT p.proacl INTO old_acl FROM pg_catalog.pg_proc p
-	WHERE p.oid OPERATOR(pg_catalog.=) 'unkd.popularity_strata(bigint, integer)'::pg_catalog.regprocedure;
-	IF old_acl IS NOT NULL THEN
-		REVOKE ALL ON FUNCTION unkd.popularity_strata_v2(bigint, integer) FROM PUBLIC;
-		FOR grant_row IN
-			SELECT a.grantee, a.is_grantable FROM pg_catalog.aclexplode(old_acl) a
-			WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-			  AND a.grantee OPERATOR(pg_catalog.<>) (SELECT p.proowner FROM pg_catalog.pg_proc p
-				WHERE p.oid OPERATOR(pg_catalog.=) 'unkd.popularity_strata(bigint, integer)'::pg_catalog.regprocedure)
-		LOOP
-			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION unkd.popularity_strata_v2(bigint, integer) TO %s%s',
-				CASE WHEN grant_row.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-					 ELSE grant_row.grantee::pg_catalog.regrole::pg_catalog.text END,
-				CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-		END LOOP;
-	END IF;
-END $$;
+SELECT unkd.copy_execute_privileges('unkd.popularity_strata(bigint, integer)',
+									'unkd.popularity_strata_v2(bigint, integer)');
 
 DROP AGGREGATE unkd.popularity_strata(bigint, integer);
 DROP FUNCTION unkd.popularity_strata_transfn(internal, bigint, integer);
@@ -829,32 +815,12 @@ COMMENT ON FUNCTION unkd.similar_items(text, integer, text, text[]) IS
 
 -- the text overloads may be called by exactly the roles that may call their
 -- bigint twins (an administrator's REVOKE from PUBLIC covers both)
-DO $$
-DECLARE
-	pair record;
-	twin_acl pg_catalog.aclitem[];
-	grant_row record;
-BEGIN
-	FOR pair IN SELECT * FROM (VALUES
-		('unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean)',
-		 'unkd.recommend(text, integer, text, text[], text[], boolean)'),
-		('unkd.similar_items(bigint, integer, text, bigint[])',
-		 'unkd.similar_items(text, integer, text, text[])')) AS v(twin, overload)
-	LOOP
-		SELECT p.proacl INTO twin_acl FROM pg_catalog.pg_proc p
-		WHERE p.oid OPERATOR(pg_catalog.=) pair.twin::pg_catalog.regprocedure;
-		CONTINUE WHEN twin_acl IS NULL;
-		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', pair.overload);
-		FOR grant_row IN
-			SELECT a.grantee, a.is_grantable FROM pg_catalog.aclexplode(twin_acl) a
-			WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-			  AND a.grantee OPERATOR(pg_catalog.<>) (SELECT p.proowner FROM pg_catalog.pg_proc p
-				WHERE p.oid OPERATOR(pg_catalog.=) pair.twin::pg_catalog.regprocedure)
-		LOOP
-			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', pair.overload,
-				CASE WHEN grant_row.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-					 ELSE grant_row.grantee::pg_catalog.regrole::pg_catalog.text END,
-				CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-		END LOOP;
-	END LOOP;
-END $$;
+SELECT unkd.copy_execute_privileges(twin::pg_catalog.regprocedure, overload::pg_catalog.regprocedure)
+FROM (VALUES
+	('unkd.recommend(bigint, integer, text, bigint[], bigint[], boolean)',
+	 'unkd.recommend(text, integer, text, text[], text[], boolean)'),
+	('unkd.similar_items(bigint, integer, text, bigint[])',
+	 'unkd.similar_items(text, integer, text, text[])')) AS v(twin, overload);
+
+-- the upgrade's own helper goes: it is no part of the extension's interface
+DROP FUNCTION unkd.copy_execute_privileges(pg_catalog.regprocedure, pg_catalog.regprocedure);

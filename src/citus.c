@@ -128,32 +128,34 @@ UnkdCitusEndLocalReads(int level)
 		AtEOXact_GUC(true, level);
 }
 
+/* A column of a relation's pg_dist_partition row; false for a local table */
+static bool
+DistPartitionValue(Oid relid, const char *column, Datum *value)
+{
+	Oid			type = OIDOID;
+	Datum		arg = ObjectIdGetDatum(relid);
+
+	return QueryValue(psprintf("SELECT %s FROM pg_catalog.pg_dist_partition "
+							   "WHERE logicalrelid OPERATOR(pg_catalog.=) $1", column),
+					  1, &type, &arg, value);
+}
+
 /* How Citus places a relation: 'h' hash, 'n' reference, 0 for a local table */
 static char
 PartitionMethod(Oid relid)
 {
-	Oid			type = OIDOID;
-	Datum		arg = ObjectIdGetDatum(relid);
 	Datum		v;
 
-	if (!QueryValue("SELECT partmethod FROM pg_catalog.pg_dist_partition "
-					"WHERE logicalrelid OPERATOR(pg_catalog.=) $1", 1, &type, &arg, &v))
-		return 0;
-	return DatumGetChar(v);
+	return DistPartitionValue(relid, "partmethod", &v) ? DatumGetChar(v) : 0;
 }
 
 /* Colocation group of a Citus table (0 for a local one) */
 static int32
 ColocationId(Oid relid)
 {
-	Oid			type = OIDOID;
-	Datum		arg = ObjectIdGetDatum(relid);
 	Datum		v;
 
-	if (!QueryValue("SELECT colocationid FROM pg_catalog.pg_dist_partition "
-					"WHERE logicalrelid OPERATOR(pg_catalog.=) $1", 1, &type, &arg, &v))
-		return 0;
-	return DatumGetInt32(v);
+	return DistPartitionValue(relid, "colocationid", &v) ? DatumGetInt32(v) : 0;
 }
 
 /* The registry table unkd.<name> */

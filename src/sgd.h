@@ -26,6 +26,18 @@ UnkdSoftplus(double x)
 	return log1p(exp(x));
 }
 
+/* <u, p - q>: one pass, vectorised as a single reduction */
+static inline float
+UnkdPairMargin(const float *restrict u, const float *restrict p, const float *restrict q,
+			   int dim)
+{
+	float		x = 0.0f;
+
+	for (int k = 0; k < dim; k++)
+		x += u[k] * (p[k] - q[k]);
+	return x;
+}
+
 /*
  * One weighted BPR step on -log sigmoid(<u,p> - <u,q>) + decay/2 * |touched|^2
  * (scaled by weight), updating u, p and q in place; returns the pair's loss.
@@ -35,16 +47,11 @@ static inline double
 UnkdBprStep(float *restrict u, float *restrict p, float *restrict q,
 			int dim, float lr, float decay, float weight)
 {
-	float		x = 0.0f;
-	float		g;
+	float		x = UnkdPairMargin(u, p, q, dim);
 	float		step = lr * weight;
 
-	/* one pass for the score difference: vectorises as a single reduction */
-	for (int k = 0; k < dim; k++)
-		x += u[k] * (p[k] - q[k]);
-
 	/* d/dx of -log sigmoid(x) is -sigmoid(-x) */
-	g = 1.0f / (1.0f + expf(x));
+	float		g = 1.0f / (1.0f + expf(x));
 
 	for (int k = 0; k < dim; k++)
 	{
@@ -71,8 +78,8 @@ UnkdBprStepAdagrad(float *restrict u, float *restrict p, float *restrict q,
 				   float *acc_u, float *acc_p, float *acc_q,
 				   int dim, float lr, float decay, float weight)
 {
-	float		x = 0.0f;
-	float		g;
+	float		x = UnkdPairMargin(u, p, q, dim);
+	float		g = 1.0f / (1.0f + expf(x));
 	float		su = 0.0f;
 	float		sp = 0.0f;
 	float		sq = 0.0f;
@@ -80,10 +87,6 @@ UnkdBprStepAdagrad(float *restrict u, float *restrict p, float *restrict q,
 	float		step_u,
 				step_p,
 				step_q;
-
-	for (int k = 0; k < dim; k++)
-		x += u[k] * (p[k] - q[k]);
-	g = 1.0f / (1.0f + expf(x));
 
 	/* squared gradient norms first: the step of each row depends on them */
 	for (int k = 0; k < dim; k++)

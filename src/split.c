@@ -50,6 +50,33 @@ UnkdSplitTestCount(int64 n, double fraction)
 }
 
 /*
+ * Mark n_chosen of positions 0..n-1, drawn uniformly without replacement
+ * (a partial Fisher-Yates over scratch[0..n)): the test rows of unkd.split
+ * and the validation slice of training draw with it
+ */
+void
+UnkdDrawSubset(int32 *scratch, bool *chosen, int64 n, int64 n_chosen, pg_prng_state *rng)
+{
+	for (int64 j = 0; j < n; j++)
+	{
+		scratch[j] = (int32) j;
+		chosen[j] = false;
+	}
+	for (int64 j = 0; j < n_chosen; j++)
+	{
+		int64		pick = (int64) pg_prng_uint64_range(rng, j, n - 1);
+		int32		t = scratch[j];
+
+		/* one user may have millions of rows */
+		if ((j & 4095) == 4095)
+			CHECK_FOR_INTERRUPTS();
+		scratch[j] = scratch[pick];
+		scratch[pick] = t;
+		chosen[scratch[j]] = true;
+	}
+}
+
+/*
  * unkd.split(interactions, test_fraction, seed, user_column, item_column,
  *			  order_column)
  *
@@ -101,24 +128,7 @@ unkd_split(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		pg_prng_seed(&rng, hash_combine64(UnkdHash64((uint64) seed),
 										  UnkdHash64((uint64) data->user_ids[u])));
-		/* partial Fisher-Yates: the first n_test positions are the test set */
-		for (int64 j = 0; j < n; j++)
-		{
-			order[j] = (int32) j;
-			is_test[j] = false;
-		}
-		for (int64 j = 0; j < n_test; j++)
-		{
-			int64		pick = (int64) pg_prng_uint64_range(&rng, j, n - 1);
-			int32		t = order[j];
-
-			/* one user may have millions of rows */
-			if ((j & 4095) == 4095)
-				CHECK_FOR_INTERRUPTS();
-			order[j] = order[pick];
-			order[pick] = t;
-			is_test[order[j]] = true;
-		}
+		UnkdDrawSubset(order, is_test, n, n_test, &rng);
 		for (int64 j = 0; j < n; j++)
 		{
 			Datum		values[3];

@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "common/pg_prng.h"
 #include "utils/array.h"
 
 #if PG_VERSION_NUM < 150000
@@ -126,6 +127,8 @@ extern void *UnkdAllocHuge(Size count, Size size);
 
 /* split.c and split_time.c: train/test splits */
 extern int64 UnkdSplitTestCount(int64 n, double fraction);
+extern void UnkdDrawSubset(int32 *scratch, bool *chosen, int64 n, int64 n_chosen,
+						   pg_prng_state *rng);
 extern void UnkdSplitByTime(FunctionCallInfo fcinfo, Oid relid, double fraction,
 							const char *user_column, const char *item_column,
 							const char *order_column);

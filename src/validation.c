@@ -214,27 +214,6 @@ InitValidationScratch(Validation *val, int32 n_items, int32 dim)
 	UnkdSelectInit(&val->topk, VALIDATION_K);
 }
 
-
-/* Mark n_held of n positions, drawn uniformly (partial Fisher-Yates) */
-static void
-DrawHeldOut(int32 *scratch, bool *held, int64 n, int64 n_held, pg_prng_state *rng)
-{
-	for (int64 k = 0; k < n; k++)
-	{
-		scratch[k] = (int32) k;
-		held[k] = false;
-	}
-	for (int64 k = 0; k < n_held; k++)
-	{
-		int64		j = k + (int64) pg_prng_uint64_range(rng, 0, n - 1 - k);
-		int32		tmp = scratch[k];
-
-		scratch[k] = scratch[j];
-		scratch[j] = tmp;
-		held[scratch[k]] = true;
-	}
-}
-
 /*
  * The validation sample: a quarter of the users with two or more
  * interactions, at most VALIDATION_MAX_USERS, drawn uniformly
@@ -243,27 +222,22 @@ static bool *
 SampleValidationUsers(const UnkdInteractions *all, int32 *scratch, pg_prng_state *rng)
 {
 	bool	   *sampled = UnkdAllocHuge(all->n_users, sizeof(bool));
+	int32	   *eligible = UnkdAllocHuge(all->n_users, sizeof(int32));
+	bool	   *picked = UnkdAllocHuge(all->n_users, sizeof(bool));
 	int32		n_eligible = 0;
-	int32		n_sample;
 
 	for (int32 u = 0; u < all->n_users; u++)
 	{
 		sampled[u] = false;
 		if (all->user_start[u + 1] - all->user_start[u] >= 2)
-			scratch[n_eligible++] = u;
+			eligible[n_eligible++] = u;
 	}
-	n_sample = Min((n_eligible + 3) / 4, VALIDATION_MAX_USERS);
-	for (int32 k = 0; k < n_sample; k++)
-	{
-		int32		j = k + (int32) pg_prng_uint64_range(rng, 0, n_eligible - 1 - k);
-		int32		tmp = scratch[k];
-
-		if ((k & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		scratch[k] = scratch[j];
-		scratch[j] = tmp;
-		sampled[scratch[k]] = true;
-	}
+	UnkdDrawSubset(scratch, picked, n_eligible,
+				   Min((n_eligible + 3) / 4, VALIDATION_MAX_USERS), rng);
+	for (int32 k = 0; k < n_eligible; k++)
+		sampled[eligible[k]] = picked[k];
+	pfree(eligible);
+	pfree(picked);
 	return sampled;
 }
 
@@ -316,7 +290,7 @@ UnkdHoldOutValidation(const UnkdInteractions *all, double fraction, int64 seed,
 
 		if ((u & 255) == 0)
 			CHECK_FOR_INTERRUPTS();
-		DrawHeldOut(scratch, held, n, n_held, &rng);
+		UnkdDrawSubset(scratch, held, n, n_held, &rng);
 		train->user_start[u] = n_train;
 		if (n_held > 0)
 		{
