@@ -19,6 +19,7 @@ OBJS = \
 	src/serve_text.o \
 	src/sampling.o \
 	src/scoring.o \
+	src/shm_arrays.o \
 	src/similar.o \
 	src/split.o \
 	src/split_time.o \

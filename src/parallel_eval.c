@@ -24,13 +24,13 @@
 
 #include "evaluate.h"
 #include "scoring.h"
+#include "shm_arrays.h"
 
 PGDLLEXPORT void unkd_evaluate_worker_main(dsm_segment *seg, shm_toc *toc);
 
 /* shm_toc key of the header; the arrays follow it */
 #define EVAL_KEY_SHARED		UINT64CONST(0xE7A1000000000001)
-#define EVAL_KEY_ARRAY(i)	(UINT64CONST(0xE7A1000000000100) + (i))
-#define EVAL_MAX_ARRAYS		32
+#define EVAL_KEY_ARRAYS		UINT64CONST(0xE7A1000000000100)
 
 /* The scalars of the evaluation and the chunk counter */
 typedef struct EvalShared
@@ -68,65 +68,40 @@ typedef struct EvalResults
 	int64	   *group_slots;
 } EvalResults;
 
-/* One array of the segment: where its pointer lives and its size */
-typedef struct EvalArray
-{
-	void	  **ptr;
-	Size		bytes;
-	bool		result;			/* written by the loop, not copied in */
-} EvalArray;
-
-#define EVAL_ARRAY(p, count, type) \
-	(arrays[n].ptr = (void **) &(p), arrays[n].bytes = sizeof(type) * (Size) (count), \
-	 arrays[n].result = ((void *) &(p) >= (void *) res && \
-						 (void *) &(p) < (void *) (res + 1)), n++)
-
 /* List the arrays the loop reads and writes, sized from ev's scalars */
-static int
-EvalArrays(EvalData *ev, EvalResults *res, EvalArray *arrays)
+static void
+EvalArrays(EvalData *ev, EvalResults *res, UnkdShmArrays *set)
 {
 	UnkdModel  *m = ev->model;
 	UnkdInteractions *tr = ev->train;
 	UnkdInteractions *te = ev->test;
 	Size		cells = (Size) te->n_users * ev->n_strata;
-	int			n = 0;
 
-	EVAL_ARRAY(m->item_emb, (Size) m->n_items * m->dim, float);
-	EVAL_ARRAY(m->user_emb, (Size) m->n_users * m->dim, float);
-	EVAL_ARRAY(m->user_ids, m->n_users, int64);
-	EVAL_ARRAY(m->item_pop, m->n_items, int64);
-	EVAL_ARRAY(tr->user_ids, tr->n_users, int64);
-	EVAL_ARRAY(tr->user_start, (Size) tr->n_users + 1, int64);
-	EVAL_ARRAY(tr->user_items, tr->n_pairs, int32);
-	EVAL_ARRAY(te->user_ids, te->n_users, int64);
-	EVAL_ARRAY(te->user_start, (Size) te->n_users + 1, int64);
-	EVAL_ARRAY(te->user_items, te->n_pairs, int32);
-	EVAL_ARRAY(ev->train_to_model, tr->n_items, int32);
-	EVAL_ARRAY(ev->test_to_model, te->n_items, int32);
-	EVAL_ARRAY(ev->item_group, m->n_items, int32);
-	EVAL_ARRAY(ev->by_popularity, m->n_items, int32);
-	EVAL_ARRAY(res->users, te->n_users, int64);
-	EVAL_ARRAY(res->recall, te->n_users, double);
-	EVAL_ARRAY(res->precision, te->n_users, double);
-	EVAL_ARRAY(res->ndcg, te->n_users, double);
-	EVAL_ARRAY(res->slots, te->n_users, int64);
-	EVAL_ARRAY(res->group_users, cells, int64);
-	EVAL_ARRAY(res->group_recall, cells, double);
-	EVAL_ARRAY(res->group_precision, cells, double);
-	EVAL_ARRAY(res->group_slots, cells, int64);
-	Assert(n <= EVAL_MAX_ARRAYS);
-	return n;
-}
-
-/* Bytes of the segment's arrays */
-static double
-EvalSegmentBytes(const EvalArray *arrays, int n_arrays)
-{
-	double		bytes = sizeof(EvalShared);
-
-	for (int i = 0; i < n_arrays; i++)
-		bytes += BUFFERALIGN(arrays[i].bytes);
-	return bytes;
+	UnkdShmInit(set, EVAL_KEY_ARRAYS);
+	UNKD_SHM_ADD(set, m->item_emb, (Size) m->n_items * m->dim, float, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, m->user_emb, (Size) m->n_users * m->dim, float, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, m->user_ids, m->n_users, int64, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, m->item_pop, m->n_items, int64, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, tr->user_ids, tr->n_users, int64, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, tr->user_start, (Size) tr->n_users + 1, int64, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, tr->user_items, tr->n_pairs, int32, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, te->user_ids, te->n_users, int64, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, te->user_start, (Size) te->n_users + 1, int64, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, te->user_items, te->n_pairs, int32, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, ev->train_to_model, tr->n_items, int32, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, ev->test_to_model, te->n_items, int32, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, ev->item_group, m->n_items, int32, UNKD_SHM_IN);
+	UNKD_SHM_ADD(set, ev->by_popularity, m->n_items, int32, UNKD_SHM_IN);
+	/* the leader writes its users' terms there too */
+	UNKD_SHM_ADD(set, res->users, te->n_users, int64, UNKD_SHM_OUT);
+	UNKD_SHM_ADD(set, res->recall, te->n_users, double, UNKD_SHM_OUT);
+	UNKD_SHM_ADD(set, res->precision, te->n_users, double, UNKD_SHM_OUT);
+	UNKD_SHM_ADD(set, res->ndcg, te->n_users, double, UNKD_SHM_OUT);
+	UNKD_SHM_ADD(set, res->slots, te->n_users, int64, UNKD_SHM_OUT);
+	UNKD_SHM_ADD(set, res->group_users, cells, int64, UNKD_SHM_OUT);
+	UNKD_SHM_ADD(set, res->group_recall, cells, double, UNKD_SHM_OUT);
+	UNKD_SHM_ADD(set, res->group_precision, cells, double, UNKD_SHM_OUT);
+	UNKD_SHM_ADD(set, res->group_slots, cells, int64, UNKD_SHM_OUT);
 }
 
 /* Allocate the per-user sums of one user */
@@ -287,24 +262,22 @@ UnkdEvaluateParallel(EvalData *ev, EvalSums *sums)
 	int32		chunk_users = UnkdScoreBlockUsers(ev->model->n_items);
 	int			n_chunks = (ev->test->n_users + chunk_users - 1) / chunk_users;
 	EvalResults res;
-	EvalArray	arrays[EVAL_MAX_ARRAYS];
-	int			n_arrays;
+	UnkdShmArrays arrays;
 	int			n_workers;
 	ParallelContext *pcxt;
 	EvalShared *sh;
 
 	memset(&res, 0, sizeof(res));
-	n_arrays = EvalArrays(ev, &res, arrays);
-	n_workers = EvalWorkers(ev, EvalSegmentBytes(arrays, n_arrays), n_chunks);
+	EvalArrays(ev, &res, &arrays);
+	n_workers = EvalWorkers(ev, sizeof(EvalShared) + UnkdShmBytes(&arrays), n_chunks);
 	if (n_workers <= 0)
 		return false;
 
 	EnterParallelMode();
 	pcxt = CreateParallelContext("unkd", "unkd_evaluate_worker_main", n_workers);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(EvalShared));
-	for (int i = 0; i < n_arrays; i++)
-		shm_toc_estimate_chunk(&pcxt->estimator, arrays[i].bytes);
-	shm_toc_estimate_keys(&pcxt->estimator, n_arrays + 1);
+	shm_toc_estimate_keys(&pcxt->estimator, 1);
+	UnkdShmEstimate(pcxt, &arrays);
 	InitializeParallelDSM(pcxt);
 	if (pcxt->seg == NULL)
 	{
@@ -317,20 +290,7 @@ UnkdEvaluateParallel(EvalData *ev, EvalSums *sums)
 	sh = shm_toc_allocate(pcxt->toc, sizeof(EvalShared));
 	InitShared(sh, ev, chunk_users);
 	shm_toc_insert(pcxt->toc, EVAL_KEY_SHARED, sh);
-	for (int i = 0; i < n_arrays; i++)
-	{
-		void	   *dst = shm_toc_allocate(pcxt->toc, arrays[i].bytes);
-
-		if (arrays[i].result)
-		{
-			/* the leader writes its users' terms there too */
-			memset(dst, 0, arrays[i].bytes);
-			*arrays[i].ptr = dst;
-		}
-		else if (arrays[i].bytes > 0)
-			memcpy(dst, *arrays[i].ptr, arrays[i].bytes);
-		shm_toc_insert(pcxt->toc, EVAL_KEY_ARRAY(i), dst);
-	}
+	UnkdShmPublish(pcxt, &arrays);
 
 	LaunchParallelWorkers(pcxt);
 	elog(DEBUG1, "unkd.evaluate: %d of %d parallel workers launched",
@@ -348,8 +308,7 @@ UnkdEvaluateParallel(EvalData *ev, EvalSums *sums)
 static void
 AttachEvalData(shm_toc *toc, EvalShared *sh, EvalData *ev, EvalResults *res)
 {
-	EvalArray	arrays[EVAL_MAX_ARRAYS];
-	int			n_arrays;
+	UnkdShmArrays arrays;
 
 	memset(ev, 0, sizeof(*ev));
 	memset(res, 0, sizeof(*res));
@@ -371,9 +330,8 @@ AttachEvalData(shm_toc *toc, EvalShared *sh, EvalData *ev, EvalResults *res)
 	ev->test->n_items = sh->test_items;
 	ev->test->n_pairs = sh->test_pairs;
 
-	n_arrays = EvalArrays(ev, res, arrays);
-	for (int i = 0; i < n_arrays; i++)
-		*arrays[i].ptr = shm_toc_lookup(toc, EVAL_KEY_ARRAY(i), false);
+	EvalArrays(ev, res, &arrays);
+	UnkdShmAttach(toc, &arrays);
 	ev->user_map = UnkdBuildIdMap(ev->model->user_ids, ev->model->n_users);
 	ev->train->user_map = UnkdBuildIdMap(ev->train->user_ids, ev->train->n_users);
 }

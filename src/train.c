@@ -297,6 +297,7 @@ OptimizerArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_optimizer)
 {
 	opt->optimizer = UNKD_OPTIMIZER_SGD;
 	opt->validation_fraction = 0;
+	opt->workers = -1;
 	if (PG_NARGS() <= a_optimizer)
 		return;
 	CheckNotNull(fcinfo, a_optimizer, "optimizer");

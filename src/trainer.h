@@ -48,6 +48,7 @@ typedef struct TrainOptions
 	double		time_limit;		/* seconds; 0: none */
 	UnkdOptimizer optimizer;
 	double		validation_fraction;	/* held out when validation is not given; 0: none */
+	int32		workers;		/* parallel workers; -1: max_parallel_maintenance_workers */
 	/* distillation only */
 	bool		distill;
 	UnkdTeacherSource teacher;
