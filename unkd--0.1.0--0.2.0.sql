@@ -116,11 +116,12 @@ CREATE FUNCTION unkd.train(
 	replace boolean DEFAULT false,
 	time_limit interval DEFAULT NULL,
 	optimizer text DEFAULT 'adagrad',
-	validation_fraction double precision DEFAULT 0.1)
+	validation_fraction double precision DEFAULT 0.1,
+	workers integer DEFAULT NULL)
 RETURNS unkd.models
 AS 'MODULE_PATHNAME', 'unkd_train' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
-COMMENT ON FUNCTION unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, regclass, boolean, interval, text, double precision) IS
+COMMENT ON FUNCTION unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, regclass, boolean, interval, text, double precision, integer) IS
 'train a BPR matrix factorisation model (a teacher) and store it as the new version of name';
 
 DROP FUNCTION unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision);
@@ -154,11 +155,12 @@ CREATE FUNCTION unkd.distill(
 	replace boolean DEFAULT false,
 	time_limit interval DEFAULT NULL,
 	optimizer text DEFAULT 'adagrad',
-	validation_fraction double precision DEFAULT 0.1)
+	validation_fraction double precision DEFAULT 0.1,
+	workers integer DEFAULT NULL)
 RETURNS unkd.models
 AS 'MODULE_PATHNAME', 'unkd_distill' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
-COMMENT ON FUNCTION unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision, regclass, boolean, interval, text, double precision) IS
+COMMENT ON FUNCTION unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision, regclass, boolean, interval, text, double precision, integer) IS
 'train a compact student with popularity-stratified (n_groups >= 2), standard (n_groups = 1) or no (kd_weight = 0) rank-aware distillation from a teacher model or score table';
 
 CREATE FUNCTION unkd.retrain(name text, time_limit interval DEFAULT NULL)
@@ -484,8 +486,8 @@ BEGIN
 
 	-- the arguments a configuration may set: the target function's own
 	target := CASE WHEN method = 'bpr'
-		THEN 'unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, regclass, boolean, interval, text, double precision)'::regprocedure
-		ELSE 'unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision, regclass, boolean, interval, text, double precision)'::regprocedure END;
+		THEN 'unkd.train(text, regclass, integer, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, regclass, boolean, interval, text, double precision, integer)'::regprocedure
+		ELSE 'unkd.distill(text, regclass, text, regclass, integer, integer, integer, double precision, integer, bigint, double precision, double precision, double precision, regclass, integer, integer, integer, text, text, integer, double precision, text, double precision, double precision, regclass, boolean, interval, text, double precision, integer)'::regprocedure END;
 	SELECT array_agg(a) INTO allowed
 	FROM unnest((SELECT p.proargnames FROM pg_proc p WHERE p.oid = target)) a
 	WHERE a NOT IN ('name', 'interactions', 'validation', 'notice_every', 'replace');

@@ -17,6 +17,8 @@
 # BENCH_SYNTHETIC (n_users,n_items,per_user; default 100000,50000,20),
 # BENCH_ML20M (the MovieLens-20M shape, 138000,27000,145 = 20M interactions;
 # 0 skips it; it takes several minutes), BENCH_EVAL_EVERY (default 5),
+# BENCH_WORKERS (the workers argument of every run, default "0 1": the
+# leader alone, then one parallel worker beside it),
 # BENCH_SERVER=existing to use the server of PGHOST/PGPORT (unkd installed)
 # in a scratch database unkd_bench instead of a throw-away cluster.
 set -euo pipefail
@@ -26,6 +28,7 @@ BENCH_EPOCHS=${BENCH_EPOCHS:-5}
 BENCH_SYNTHETIC=${BENCH_SYNTHETIC:-100000,50000,20}
 BENCH_ML20M=${BENCH_ML20M:-138000,27000,145}
 BENCH_EVAL_EVERY=${BENCH_EVAL_EVERY:-5}
+BENCH_WORKERS=${BENCH_WORKERS:-0 1}
 BENCH_ML1M=${BENCH_ML1M:-/work/shared/data/ml-1m/interactions.csv}
 LOOP="$UNKD_ROOT/bench/out/sgd_loop"
 
@@ -49,7 +52,7 @@ cat > "$SQL" <<'SQL'
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 CREATE EXTENSION unkd;
-CREATE TABLE bench_results (dataset text, model text, method text, dim int, epochs int,
+CREATE TABLE bench_results (dataset text, model text, method text, workers int, dim int, epochs int,
 	pair_updates bigint, loop_seconds float8, wall_seconds float8,
 	candidate_seconds float8, validation_seconds float8, peak_mb float8);
 -- one training call, timed end to end (reading, training, saving), then the
@@ -60,7 +63,8 @@ DECLARE
 	m unkd.models;
 BEGIN
 	EXECUTE q INTO m;
-	INSERT INTO bench_results VALUES (dataset, m.name, m.method, m.dim, (m.metrics->>'epochs_run')::int,
+	INSERT INTO bench_results VALUES (dataset, m.name, m.method, (m.params->>'workers')::int, m.dim,
+		(m.metrics->>'epochs_run')::int,
 		(m.metrics->>'pair_updates')::bigint, (m.metrics->>'loop_seconds')::float8,
 		extract(epoch FROM clock_timestamp() - t0),
 		(m.metrics->>'candidate_seconds')::float8, (m.metrics->>'validation_seconds')::float8,
@@ -80,16 +84,19 @@ run() {
 bench_set() {
 	# plain SGD for fixed epochs: the step bench/sgd_loop.c times (the
 	# defaults, AdaGrad with early stopping, are test/quality/run.sh --defaults')
-	local t=$1 label=$2 opts="$3, optimizer => 'sgd', validation_fraction => 0"
+	local t=$1 label=$2 opts="$3, optimizer => 'sgd', validation_fraction => 0" w m
 	psql -X -q -d "$DB" -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
 		-c "CREATE TABLE ${t}_split AS SELECT * FROM unkd.split('$t', 0.1, 1)" \
 		-c "CREATE TABLE ${t}_tr AS SELECT user_id, item_id FROM ${t}_split WHERE NOT is_test" \
 		-c "CREATE TABLE ${t}_val AS SELECT user_id, item_id FROM ${t}_split WHERE is_test" \
 		-c "DROP TABLE ${t}_split" >/dev/null
-	run "$label" "SELECT * FROM unkd.train('${t}_teacher', '$t'$opts, notice_every => 0)"
-	run "$label" "SELECT * FROM unkd.train('${t}_validated', '${t}_tr'$opts, validation => '${t}_val', eval_every => $BENCH_EVAL_EVERY, patience => 1000, notice_every => 0)"
-	run "$label" "SELECT * FROM unkd.distill('${t}_kd', '$t', teacher => '${t}_teacher', n_groups => 1$opts, notice_every => 0)"
-	run "$label" "SELECT * FROM unkd.distill('${t}_unkd', '$t', teacher => '${t}_teacher'$opts, notice_every => 0)"
+	for w in $BENCH_WORKERS; do
+		m="${t}_w${w}"
+		run "$label" "SELECT * FROM unkd.train('${m}_teacher', '$t'$opts, workers => $w, notice_every => 0)"
+		run "$label" "SELECT * FROM unkd.train('${m}_validated', '${t}_tr'$opts, workers => $w, validation => '${t}_val', eval_every => $BENCH_EVAL_EVERY, patience => 1000, notice_every => 0)"
+		run "$label" "SELECT * FROM unkd.distill('${m}_kd', '$t', teacher => '${m}_teacher', n_groups => 1$opts, workers => $w, notice_every => 0)"
+		run "$label" "SELECT * FROM unkd.distill('${m}_unkd', '$t', teacher => '${m}_teacher'$opts, workers => $w, notice_every => 0)"
+	done
 }
 
 if [ -f "$BENCH_ML1M" ]; then
@@ -109,14 +116,23 @@ fi
 
 cat > "$SQL" <<SQL
 \pset footer off
-SELECT dataset, regexp_replace(model, '^[a-z0-9]+_', '') AS run, dim, epochs, pair_updates,
+SELECT dataset, regexp_replace(model, '^[a-z0-9]+_w[0-9]+_', '') AS run, workers, dim, epochs, pair_updates,
 	   round(pair_updates / (loop_seconds - coalesce(validation_seconds, 0))) AS updates_per_s,
 	   round(((loop_seconds - coalesce(validation_seconds, 0)) / epochs)::numeric, 2) AS s_per_epoch,
 	   round(candidate_seconds::numeric, 1) AS candidate_s,
 	   round(validation_seconds::numeric, 1) AS validation_s,
 	   round((100 * validation_seconds / wall_seconds)::numeric, 1) AS validation_pct,
 	   round(wall_seconds::numeric, 1) AS end_to_end_s, round(peak_mb) AS peak_mb
-FROM bench_results ORDER BY dataset, model;
+FROM bench_results ORDER BY dataset, regexp_replace(model, '^[a-z0-9]+_w[0-9]+_', ''), workers;
+-- one worker beside the leader against the leader alone (target: 1.6x)
+WITH r AS (
+	SELECT dataset, regexp_replace(model, '^[a-z0-9]+_w[0-9]+_', '') AS run, workers,
+		   pair_updates / (loop_seconds - coalesce(validation_seconds, 0)) AS rate, wall_seconds
+	FROM bench_results)
+SELECT a.dataset, a.run, round((b.rate / a.rate)::numeric, 2) AS loop_speedup_1_worker,
+	   round((a.wall_seconds / b.wall_seconds)::numeric, 2) AS end_to_end_speedup
+FROM r a JOIN r b USING (dataset, run) WHERE a.workers = 0 AND b.workers = 1
+ORDER BY a.dataset, a.run;
 \pset tuples_only on
 \pset format unaligned
 \o $SQL.shapes
@@ -125,7 +141,7 @@ FROM (SELECT DISTINCT ON (dataset) dataset, model FROM bench_results) b
 JOIN unkd.models m ON m.name = b.model ORDER BY dataset;
 \o $SQL.rates
 SELECT dataset, dim, round(pair_updates / (loop_seconds - coalesce(validation_seconds, 0)))
-FROM bench_results ORDER BY dataset, model;
+FROM bench_results WHERE workers = 0 ORDER BY dataset, model;
 \o
 SQL
 

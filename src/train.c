@@ -288,22 +288,32 @@ OptimizerArg(const char *name)
 }
 
 /*
- * The optimizer and validation_fraction arguments, from the first one's
- * position; without them (an older declaration) a run is plain SGD with
- * fixed epochs unless a validation relation is given
+ * The optimizer, validation_fraction and workers arguments, from the first
+ * one's position; without them (an older declaration) a run is plain SGD
+ * with fixed epochs unless a validation relation is given, in this process
+ * alone
  */
 static void
 OptimizerArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_optimizer)
 {
 	opt->optimizer = UNKD_OPTIMIZER_SGD;
 	opt->validation_fraction = 0;
-	opt->workers = -1;
+	opt->workers = 0;
 	if (PG_NARGS() <= a_optimizer)
 		return;
 	CheckNotNull(fcinfo, a_optimizer, "optimizer");
 	CheckNotNull(fcinfo, a_optimizer + 1, "validation_fraction");
 	opt->optimizer = OptimizerArg(ArgText(fcinfo, a_optimizer));
 	opt->validation_fraction = PG_GETARG_FLOAT8(a_optimizer + 1);
+	if (PG_NARGS() <= a_optimizer + 2)
+		return;
+	/* NULL: max_parallel_maintenance_workers, as CREATE INDEX */
+	opt->workers = -1;
+	if (!PG_ARGISNULL(a_optimizer + 2))
+	{
+		opt->workers = PG_GETARG_INT32(a_optimizer + 2);
+		CheckIntRange("workers", opt->workers, 0, UNKD_MAX_TRAIN_WORKERS);
+	}
 }
 
 /* Options shared by both entry points, from their argument positions */
@@ -514,7 +524,8 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 	"user_column => $4, item_column => $5, " \
 	"seen => $3::pg_catalog.regclass, time_limit => $6, " \
 	"optimizer => COALESCE($2 OPERATOR(pg_catalog.->>) 'optimizer', 'sgd'), " \
-	"validation_fraction => COALESCE(($2 OPERATOR(pg_catalog.->>) 'validation_fraction')::pg_catalog.float8, 0)"
+	"validation_fraction => COALESCE(($2 OPERATOR(pg_catalog.->>) 'validation_fraction')::pg_catalog.float8, 0), " \
+	"workers => COALESCE(($2 OPERATOR(pg_catalog.->>) 'workers')::pg_catalog.int4, 0)"
 
 /* Named arguments of distill only (models of early 0.1.0 builds lack the last two) */
 #define RETRAIN_DISTILL_ARGS \

@@ -45,8 +45,8 @@ UnkdComputeGroups(Trainer *t, int n_groups)
 	}
 }
 
-/* Everything the run allocates, so it fails before work, not midway */
-static void
+/* Everything the run allocates, so it fails before work, not midway; returns the bytes */
+static double
 CheckRunMemory(const TrainOptions *opt, const UnkdInteractions *data)
 {
 	double		rows = (double) data->n_users + data->n_items;
@@ -69,6 +69,7 @@ CheckRunMemory(const TrainOptions *opt, const UnkdInteractions *data)
 		bytes += (double) data->n_users * (2.0 * opt->samples + 2) * sizeof(int32);
 	}
 	UnkdCheckMemoryBudget(bytes, "training");
+	return bytes;
 }
 
 /* Small Gaussian values (Box-Muller) from the run's own PRNG */
@@ -143,15 +144,13 @@ InitDistillation(Trainer *t)
 
 /* ---------- the epoch loop ---------- */
 
-/* A fresh random visiting order of all interactions (Fisher-Yates) */
-static void
-ShuffleOrder(Trainer *t)
+/* A fresh random visiting order of n interactions (Fisher-Yates) */
+void
+UnkdShuffleRange(int32 *order, int64 n, pg_prng_state *rng)
 {
-	int32	   *order = t->order;
-
-	for (int64 k = t->data->n_pairs - 1; k > 0; k--)
+	for (int64 k = n - 1; k > 0; k--)
 	{
-		int32		j = UnkdScaleBelow(pg_prng_uint32(&t->rng), (int) (k + 1));
+		int32		j = UnkdScaleBelow(pg_prng_uint32(rng), (int) (k + 1));
 		int32		tmp = order[k];
 
 		if ((k & 0xFFFF) == 0)
@@ -161,13 +160,13 @@ ShuffleOrder(Trainer *t)
 	}
 }
 
-/* Draw this epoch's distillation pairs of every user */
-static void
-SampleEpochPairs(Trainer *t)
+/* Draw this epoch's distillation pairs of users [from, to) */
+void
+UnkdSampleRangePairs(Trainer *t, int32 from, int32 to)
 {
 	int32		samples = t->opt->samples;
 
-	for (int32 u = 0; u < t->data->n_users; u++)
+	for (int32 u = from; u < to; u++)
 	{
 		if ((u & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -228,20 +227,18 @@ DistillStep(Trainer *t, int32 u, int64 n_u, float lr, float decay)
 }
 
 /*
- * One epoch: every training interaction once in random order, a BPR step
- * against a uniform unseen negative and, when distilling, its share of KD
- * pair steps. Accumulates the epoch's losses into the trainer.
+ * Visits order[from, to): for each interaction a BPR step against a uniform
+ * unseen negative and, when distilling, its share of KD pair steps. Adds the
+ * losses and the number of pair updates to sums.
  */
-static void
-RunEpoch(Trainer *t)
+void
+UnkdRunSteps(Trainer *t, const int32 *order, int64 from, int64 to, UnkdEpochSums *sums)
 {
 	const UnkdInteractions *data = t->data;
 	const int64 *user_start = data->user_start;
 	const int32 *user_items = data->user_items;
 	/* locals: with -fno-strict-aliasing every float store would reload fields */
-	const int32 *order = t->order;
 	const int32 *pair_user = t->pair_user;
-	int64		n_pairs = data->n_pairs;
 	int32		n_items = data->n_items;
 	float		lr = (float) t->opt->lr;
 	float		decay = (float) t->opt->decay;
@@ -252,10 +249,8 @@ RunEpoch(Trainer *t)
 	double		bpr_loss = 0.0;
 	double		kd_loss = 0.0;
 
-	ShuffleOrder(t);
-	if (distill)
-		SampleEpochPairs(t);
-	for (int64 s = 0; s < n_pairs; s++)
+	t->updates = 0;
+	for (int64 s = from; s < to; s++)
 	{
 		int32		e = order[s];
 		int32		u = pair_user[e];
@@ -278,9 +273,25 @@ RunEpoch(Trainer *t)
 		if (distill && t->kd_count[u] > 0)
 			kd_loss += DistillStep(t, u, n_u, lr, kd_decay);
 	}
-	t->updates += updates;
-	t->bpr_loss = bpr_loss / n_pairs;
-	t->kd_loss = kd_loss / n_pairs;
+	sums->updates += updates + t->updates;
+	sums->bpr_loss += bpr_loss;
+	sums->kd_loss += kd_loss;
+}
+
+/* One epoch: every training interaction once, in a fresh random order */
+static void
+RunEpoch(Trainer *t)
+{
+	UnkdEpochSums sums = {0};
+	int64		updates = t->updates;
+
+	UnkdShuffleRange(t->order, t->data->n_pairs, &t->rng);
+	if (t->cand != NULL)
+		UnkdSampleRangePairs(t, 0, t->data->n_users);
+	UnkdRunSteps(t, t->order, 0, t->data->n_pairs, &sums);
+	t->updates = updates + sums.updates;
+	t->bpr_loss = sums.bpr_loss / t->data->n_pairs;
+	t->kd_loss = sums.kd_loss / t->data->n_pairs;
 }
 
 /* Stop with a clear error when the parameters have diverged */
@@ -393,7 +404,10 @@ Train(Trainer *t)
 		double		ndcg = -1.0;
 		bool		time_up;
 
-		RunEpoch(t);
+		if (t->par)
+			UnkdParallelEpoch(t);
+		else
+			RunEpoch(t);
 		CheckDiverged(t, epoch);
 		t->epochs_run = epoch;
 		time_up = TimeIsUp(t);
@@ -471,10 +485,11 @@ OptionalRelation(Oid relid)
 	return OidIsValid(relid) ? UnkdRelationName(relid) : NULL;
 }
 
-/* params jsonb: every hyper-parameter, the seed and the input relations */
+/* params jsonb: every hyper-parameter, the seed, the slices and the input relations */
 static char *
-ParamsJson(const TrainOptions *opt)
+ParamsJson(const Trainer *t)
 {
+	const TrainOptions *opt = t->opt;
 	StringInfoData buf;
 
 	initStringInfo(&buf);
@@ -492,6 +507,7 @@ ParamsJson(const TrainOptions *opt)
 	if (!OidIsValid(opt->validation))
 		JsonNumber(&buf, "validation_fraction", opt->validation_fraction);
 	JsonText(&buf, "optimizer", opt->optimizer == UNKD_OPTIMIZER_ADAGRAD ? "adagrad" : "sgd");
+	JsonNumber(&buf, "workers", t->n_slices - 1);
 	JsonNumber(&buf, "eval_every", opt->eval_every);
 	JsonNumber(&buf, "patience", opt->patience);
 	JsonText(&buf, "seen", UnkdRelationName(OidIsValid(opt->seen) ? opt->seen : opt->interactions));
@@ -541,6 +557,8 @@ MetricsJson(const Trainer *t)
 	}
 	appendStringInfo(&buf, ", \"pair_updates\": " INT64_FORMAT, t->updates);
 	JsonNumber(&buf, "loop_seconds", t->loop_seconds);
+	if (t->n_slices > 1)
+		JsonNumber(&buf, "workers_launched", t->workers_launched);
 	if (t->cand)
 		JsonNumber(&buf, "candidate_seconds", t->cand->seconds);
 	appendStringInfoChar(&buf, '}');
@@ -577,7 +595,7 @@ SaveTrained(const Trainer *t, const char *kind, const char *method, double secon
 	model.item_type = data->item_type;
 	model.user_keys = data->user_keys;
 	model.item_keys = data->item_keys;
-	return UnkdSaveModel(&model, ParamsJson(opt), MetricsJson(t), seconds);
+	return UnkdSaveModel(&model, ParamsJson(t), MetricsJson(t), seconds);
 }
 
 /* Read the training interactions and refuse what cannot be trained on */
@@ -623,10 +641,11 @@ UnkdRunTraining(const TrainOptions *opt, const char *kind, const char *method)
 	Validation *val = NULL;
 	Trainer		t;
 	instr_time	start;
+	double		bytes;
 
 	INSTR_TIME_SET_CURRENT(start);
 	data = UnkdReadTraining(opt);
-	CheckRunMemory(opt, data);
+	bytes = CheckRunMemory(opt, data);
 	train_part = data;
 	if (OidIsValid(opt->validation))
 		val = UnkdLoadValidation(opt, data);
@@ -641,7 +660,10 @@ UnkdRunTraining(const TrainOptions *opt, const char *kind, const char *method)
 	t.val = val;
 	if (val)
 		UnkdValidationSize(val, &t.validation_users, &t.validation_interactions);
+	t.n_slices = 1;
+	t.par = UnkdParallelBegin(&t, bytes);
 	Train(&t);
+	UnkdParallelEnd(&t);
 	/* the activity shows the statement again, not the last epoch */
 	pgstat_report_activity(STATE_RUNNING, debug_query_string);
 	return SaveTrained(&t, kind, method, SecondsSince(start));

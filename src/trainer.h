@@ -18,6 +18,7 @@
 #define MAX_EPOCHS			100000
 #define MAX_SAMPLES			10000
 #define MAX_CANDIDATES		100000
+#define UNKD_MAX_TRAIN_WORKERS	63	/* a run has at most 64 slices */
 
 /* How SGD steps are sized */
 typedef enum UnkdOptimizer
@@ -61,6 +62,17 @@ typedef struct TrainOptions
 	double		group_weight_exponent;	/* 0: even pair quotas */
 } TrainOptions;
 
+/* Losses and pair updates of some steps of an epoch */
+typedef struct UnkdEpochSums
+{
+	double		bpr_loss;
+	double		kd_loss;
+	int64		updates;
+} UnkdEpochSums;
+
+/* The parallel epoch loop's shared state (parallel_train.c) */
+typedef struct TrainParallel TrainParallel;
+
 /* Validation interactions mapped onto the training indices (validation.c) */
 typedef struct Validation Validation;
 
@@ -91,6 +103,7 @@ typedef struct Trainer
 	int32	   *kd_count;		/* [n_users] pairs this epoch (samples or 0) */
 	int32	   *kd_step;		/* [n_users] interactions visited this epoch */
 	Validation *val;
+	TrainParallel *par;			/* NULL: the serial epoch loop */
 	/* results */
 	double		bpr_loss;
 	double		kd_loss;
@@ -104,6 +117,8 @@ typedef struct Trainer
 	int64		validation_interactions;
 	double		validation_head_share;	/* of the best parameters */
 	double		validation_tail_recall;
+	int32		n_slices;		/* of the parallel epoch loop; 1: serial */
+	int32		workers_launched;
 	const char *stop_reason;	/* "epochs", "patience" or "time_limit" */
 	instr_time	run_start;		/* the time limit counts from here */
 } Trainer;
@@ -112,6 +127,17 @@ typedef struct Trainer
 extern UnkdInteractions *UnkdReadTraining(const TrainOptions *opt);
 extern void UnkdComputeGroups(Trainer *t, int n_groups);
 extern Datum UnkdRunTraining(const TrainOptions *opt, const char *kind, const char *method);
+extern void UnkdShuffleRange(int32 *order, int64 n, pg_prng_state *rng);
+extern void UnkdSampleRangePairs(Trainer *t, int32 from, int32 to);
+extern void UnkdRunSteps(Trainer *t, const int32 *order, int64 from, int64 to,
+						 UnkdEpochSums *sums);
+
+/* parallel_train.c */
+extern TrainParallel *UnkdParallelBegin(Trainer *t, double serial_bytes);
+extern void UnkdParallelEpoch(Trainer *t);
+extern void UnkdParallelEnd(Trainer *t);
+extern double UnkdParallelBytes(const TrainOptions *opt, const UnkdInteractions *data,
+								int n_slices);
 
 /* validation.c */
 extern Validation *UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data);

@@ -138,7 +138,7 @@ is "$(q "$OLD" "SELECT owner FROM unkd.models WHERE name = 'up'")" "$OWNER" \
 	"a 0.1.0 model is owned by the owner of its training relation (whose code serving runs)"
 is "$(q "$OLD" "SELECT pg_catalog.has_table_privilege('$TRAINER', 'unkd.models', 'INSERT')")" f \
 	"a 0.1.0 trainer loses its write grant on the registry"
-is "$(q "$OLD" "SELECT pg_catalog.has_function_privilege('$TRAINER', 'unkd.train(text,regclass,integer,integer,bigint,double precision,double precision,double precision,regclass,integer,integer,integer,text,text,regclass,boolean,interval,text,double precision)', 'EXECUTE')")" t \
+is "$(q "$OLD" "SELECT pg_catalog.has_function_privilege('$TRAINER', 'unkd.train(text,regclass,integer,integer,bigint,double precision,double precision,double precision,regclass,integer,integer,integer,text,text,regclass,boolean,interval,text,double precision,integer)', 'EXECUTE')")" t \
 	"... and may call unkd.train instead"
 is "$(q "$OLD" "SELECT count(*) FROM unkd.recommend(1, 5)")" 5 "the deployed model still serves"
 gt "$(q "$OLD" "SELECT version FROM unkd.train('up', 'public.events', dim => 8, epochs => 5, seed => 3, notice_every => 0)" 2>&1)" 1 \
