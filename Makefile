@@ -4,6 +4,7 @@ EXTVERSION = 0.2.0
 
 MODULE_big = unkd
 OBJS = \
+	src/candidates.o \
 	src/citus.o \
 	src/evaluate.o \
 	src/foldin.o \

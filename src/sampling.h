@@ -1,7 +1,8 @@
 /*
  * sampling.h
- *	  Teacher candidate lists and the rank-aware pair sampler of
- *	  spec/METHOD.md sections 4 and 5, shared by trainer.c, train.c and sampling.c.
+ *	  Teacher candidate lists (candidates.c) and the rank-aware pair sampler
+ *	  (sampling.c) of spec/METHOD.md sections 4 and 5, shared by trainer.c
+ *	  and train.c.
  */
 #ifndef UNKD_SAMPLING_H
 #define UNKD_SAMPLING_H
