@@ -12,6 +12,7 @@ OBJS = \
 	src/input.o \
 	src/keys.o \
 	src/model_store.o \
+	src/parallel_candidates.o \
 	src/parallel_eval.o \
 	src/popularity.o \
 	src/recommend.o \

@@ -16,6 +16,7 @@
 
 #include "unkd.h"
 #include "keys.h"
+#include "candidates.h"
 #include "sampling.h"
 #include "scoring.h"
 #include "sgd.h"
@@ -45,8 +46,8 @@ typedef struct ScoreScan
 	Oid			item_type;
 } ScoreScan;
 
-/* Per-user working memory shared by both teacher sources */
-typedef struct CandidateBuilder
+/* Per-user working memory shared by both teacher sources (candidates.h) */
+struct CandidateBuilder
 {
 	const UnkdInteractions *data;
 	const int  *item_group;
@@ -57,7 +58,12 @@ typedef struct CandidateBuilder
 	float	   *sorted_scores;	/* [max_len] */
 	int32	   *stamp;			/* [n_items] user + 1 where scored, or
 								 * SCORED_FOR_ALL */
-} CandidateBuilder;
+	/* teacher-model scoring only */
+	int32	   *skip;			/* [n_items] seen positions by group */
+	int32	   *skip_start;		/* [n_groups + 1] */
+	UnkdScoreBlock block;
+};
+typedef struct CandidateBuilder CandidateBuilder;
 
 /* Bytes of the candidate lists, for the memory budget */
 double
@@ -187,46 +193,33 @@ FindId(const int64 *ids, int32 n, int64 id)
 }
 
 /*
- * The teacher's rows of the training items it knows, grouped: the items of
- * group 0 ascending, then those of group 1, and so on, so that each
- * (user, group) selection reads one contiguous stretch of a score row.
+ * Bytes of the realigned teacher besides the group offsets, for the memory
+ * budget: its item rows, item and position maps, and the known users
  */
-typedef struct TeacherItems
-{
-	int32		n_known;
-	float	   *emb;			/* [n_known * dim] */
-	int32	   *item;			/* [n_known] training item at each position */
-	int32	   *pos;			/* [n_items] position of each item, -1: unknown */
-	int32	   *group_start;	/* [n_groups + 1] first position of each group */
-	int32	   *skip;			/* [n_items] scratch: seen positions by group */
-	int32	   *skip_start;		/* [n_groups + 1] scratch */
-} TeacherItems;
-
-/* Bytes of TeacherItems besides the group offsets, for the memory budget */
 static double
-TeacherItemsBytes(int32 n_items, int32 dim)
+TeacherScoringBytes(int32 n_items, int32 n_users, int32 dim)
 {
-	return (double) n_items * ((double) dim + 3) * sizeof(float);
+	return (double) n_items * ((double) dim + 2) * sizeof(float) +
+		(double) n_users * 2 * sizeof(int32);
 }
 
 /* Realign the teacher's item rows on the training items, grouped */
 static void
 LoadTeacherItems(CandidateBuilder *b, int n_groups, const UnkdModel *teacher,
-				 TeacherItems *ti)
+				 UnkdTeacherScoring *ts)
 {
 	const UnkdInteractions *data = b->data;
 	int32		dim = teacher->dim;
 
-	ti->n_known = 0;
-	ti->emb = UnkdAllocHuge((Size) data->n_items * dim, sizeof(float));
-	ti->item = UnkdAllocHuge(data->n_items, sizeof(int32));
-	ti->pos = UnkdAllocHuge(data->n_items, sizeof(int32));
-	ti->skip = UnkdAllocHuge(data->n_items, sizeof(int32));
-	ti->group_start = palloc((n_groups + 1) * sizeof(int32));
-	ti->skip_start = palloc((n_groups + 1) * sizeof(int32));
+	ts->dim = dim;
+	ts->n_items = 0;
+	ts->item_emb = UnkdAllocHuge((Size) data->n_items * dim, sizeof(float));
+	ts->item = UnkdAllocHuge(data->n_items, sizeof(int32));
+	ts->pos = UnkdAllocHuge(data->n_items, sizeof(int32));
+	ts->group_start = palloc((n_groups + 1) * sizeof(int32));
 	for (int g = 0; g < n_groups; g++)
 	{
-		ti->group_start[g] = ti->n_known;
+		ts->group_start[g] = ts->n_items;
 		for (int32 k = 0; k < b->group_size[g]; k++)
 		{
 			int32		i = b->group_items[g][k];
@@ -234,18 +227,89 @@ LoadTeacherItems(CandidateBuilder *b, int n_groups, const UnkdModel *teacher,
 
 			if ((k & 0xFFFF) == 0)
 				CHECK_FOR_INTERRUPTS();
-			ti->pos[i] = -1;
+			ts->pos[i] = -1;
 			t = FindId(teacher->item_ids, teacher->n_items, data->item_ids[i]);
 			if (t < 0)
 				continue;
-			memcpy(ti->emb + (int64) ti->n_known * dim,
+			memcpy(ts->item_emb + (int64) ts->n_items * dim,
 				   teacher->item_emb + (int64) t * dim, dim * sizeof(float));
-			ti->item[ti->n_known] = i;
-			ti->pos[i] = ti->n_known++;
+			ts->item[ts->n_items] = i;
+			ts->pos[i] = ts->n_items++;
 			b->stamp[i] = SCORED_FOR_ALL;
 		}
 	}
-	ti->group_start[n_groups] = ti->n_known;
+	ts->group_start[n_groups] = ts->n_items;
+}
+
+/*
+ * The training users the teacher knows, with their teacher rows, cut into
+ * chunks of one score block: the blocks of the serial loop, whoever
+ * scores them; a user the teacher never saw has no preference to distil
+ */
+static void
+LoadTeacherUsers(const UnkdInteractions *data, const UnkdModel *teacher,
+				 UnkdTeacherScoring *ts)
+{
+	ts->n_users = 0;
+	ts->user = UnkdAllocHuge(data->n_users, sizeof(int32));
+	ts->row = UnkdAllocHuge(data->n_users, sizeof(int32));
+	for (int32 u = 0; u < data->n_users; u++)
+	{
+		int32		t;
+
+		if ((u & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		t = FindId(teacher->user_ids, teacher->n_users, data->user_ids[u]);
+		if (t < 0)
+			continue;
+		ts->user[ts->n_users] = u;
+		ts->row[ts->n_users++] = t;
+	}
+	ts->teacher_users = teacher->n_users;
+	ts->user_emb = teacher->user_emb;
+	ts->chunk_users = UnkdScoreBlockUsers(ts->n_items);
+	ts->n_chunks = (ts->n_users + ts->chunk_users - 1) / ts->chunk_users;
+}
+
+/* Set up a builder's scoring scratch: skipped positions and one score block */
+static void
+InitScoring(CandidateBuilder *b, int n_groups, const UnkdTeacherScoring *ts)
+{
+	b->skip = UnkdAllocHuge(b->data->n_items, sizeof(int32));
+	b->skip_start = palloc((n_groups + 1) * sizeof(int32));
+	UnkdScoreBlockInit(&b->block, ts->n_items, ts->dim);
+	if (b->block.max_users < ts->chunk_users)
+		elog(ERROR, "candidate chunk of %d users, score block of %d",
+			 ts->chunk_users, b->block.max_users);
+}
+
+/* Bytes of one participant's builder and scoring scratch, for the budget */
+double
+UnkdCandidateBuilderBytes(int32 n_items, int n_groups, int32 max_len,
+						  const UnkdTeacherScoring *ts)
+{
+	return UnkdScoreBlockBytes(ts->n_items, ts->dim) +
+		(double) n_groups * UnkdSelectCapacity(max_len) * sizeof(UnkdScored) +
+		(double) max_len * (sizeof(int32) + sizeof(float)) +
+		(double) n_items * 3 * sizeof(int32);
+}
+
+/*
+ * A builder for a parallel worker, its stamps set from the shared positions
+ * as LoadTeacherItems sets the leader's
+ */
+UnkdCandidateBuilder *
+UnkdCandidateBuilderCreate(const UnkdInteractions *data, const int *item_group,
+						   int n_groups, int32 max_len, const UnkdTeacherScoring *ts)
+{
+	CandidateBuilder *b = palloc0(sizeof(CandidateBuilder));
+
+	InitBuilder(b, data, item_group, n_groups, max_len);
+	for (int32 i = 0; i < data->n_items; i++)
+		if (ts->pos[i] >= 0)
+			b->stamp[i] = SCORED_FOR_ALL;
+	InitScoring(b, n_groups, ts);
+	return b;
 }
 
 /*
@@ -263,111 +327,131 @@ AllFinite(const float *scores, int32 n)
 	return bad == 0;
 }
 
+/* Refuse a score row with a NaN or infinite score (its first one) */
+static void
+CheckRowFinite(const UnkdTeacherScoring *ts, const float *row)
+{
+	if (AllFinite(row, ts->n_items))
+		return;
+	for (int32 k = 0; k < ts->n_items; k++)
+		if (!isfinite(row[k]))
+			ReportBadScore(psprintf("teacher model \"%s\"", ts->name), row[k]);
+}
+
 /*
- * Offer user u's score row (in TeacherItems order) to the group selections,
- * skipping the user's training items: their positions are bucketed by group
- * (a counting sort, which keeps them ascending within a group), then each
- * group's stretch goes to its selection by a running threshold (topk.c).
+ * Offer user u's score row (in UnkdTeacherScoring order) to the group
+ * selections, skipping the user's training items: their positions are
+ * bucketed by group (a counting sort, which keeps them ascending within a
+ * group), then each group's stretch goes to its selection by a running
+ * threshold (topk.c).
  */
 static void
-OfferUserRow(CandidateBuilder *b, TeacherItems *ti, int n_groups, int32 u,
-			 const float *row)
+OfferUserRow(CandidateBuilder *b, const UnkdTeacherScoring *ts, int n_groups,
+			 int32 u, const float *row)
 {
 	const UnkdInteractions *data = b->data;
 	int64		first = data->user_start[u];
 	int64		last = data->user_start[u + 1];
 
-	memset(ti->skip_start, 0, (n_groups + 1) * sizeof(int32));
+	memset(b->skip_start, 0, (n_groups + 1) * sizeof(int32));
 	for (int64 e = first; e < last; e++)
-		if (ti->pos[data->user_items[e]] >= 0)
-			ti->skip_start[b->item_group[data->user_items[e]] + 1]++;
+		if (ts->pos[data->user_items[e]] >= 0)
+			b->skip_start[b->item_group[data->user_items[e]] + 1]++;
 	for (int g = 0; g < n_groups; g++)
-		ti->skip_start[g + 1] += ti->skip_start[g];
+		b->skip_start[g + 1] += b->skip_start[g];
 	for (int64 e = first; e < last; e++)
 	{
 		int32		i = data->user_items[e];
 		int			g = b->item_group[i];
 
-		if (ti->pos[i] >= 0)
-			ti->skip[ti->skip_start[g]++] = ti->pos[i] - ti->group_start[g];
+		if (ts->pos[i] >= 0)
+			b->skip[b->skip_start[g]++] = ts->pos[i] - ts->group_start[g];
 	}
 	/* the fill moved each start to the next group's: step back */
 	for (int g = n_groups; g > 0; g--)
-		ti->skip_start[g] = ti->skip_start[g - 1];
-	ti->skip_start[0] = 0;
+		b->skip_start[g] = b->skip_start[g - 1];
+	b->skip_start[0] = 0;
 	for (int g = 0; g < n_groups; g++)
 	{
-		int32		from = ti->group_start[g];
+		int32		from = ts->group_start[g];
 
-		UnkdSelectOfferSkipping(&b->topk[g], row + from, ti->item + from,
-							  ti->group_start[g + 1] - from,
-							  ti->skip + ti->skip_start[g],
-							  ti->skip_start[g + 1] - ti->skip_start[g]);
+		UnkdSelectOfferSkipping(&b->topk[g], row + from, ts->item + from,
+								ts->group_start[g + 1] - from,
+								b->skip + b->skip_start[g],
+								b->skip_start[g + 1] - b->skip_start[g]);
 	}
 }
 
 /*
- * Candidates from a teacher model's inner products: blocks of users scored
- * against the teacher's item rows by one matrix product each (scoring.c)
+ * Score one chunk of known users against the teacher's item rows by one
+ * matrix product (scoring.c) and write their lists; the lists of a user
+ * depend on nothing else, so any process may score any chunk.
+ */
+void
+UnkdScoreCandidateChunk(UnkdCandidateBuilder *b, const UnkdTeacherScoring *ts,
+						UnkdCandidates *cand, int32 chunk)
+{
+	int32		first = chunk * ts->chunk_users;
+	int32		end = Min(first + ts->chunk_users, ts->n_users);
+
+	UnkdScoreBlockReset(&b->block);
+	for (int32 k = first; k < end; k++)
+		memcpy(UnkdScoreBlockAddUser(&b->block),
+			   ts->user_emb + (int64) ts->row[k] * ts->dim, ts->dim * sizeof(float));
+	UnkdScoreBlockRun(&b->block, ts->item_emb);
+	for (int32 r = 0; r < b->block.n_users; r++)
+	{
+		const float *row = UnkdScoreBlockRow(&b->block, r);
+
+		CHECK_FOR_INTERRUPTS();
+		CheckRowFinite(ts, row);
+		OfferUserRow(b, ts, cand->n_groups, ts->user[first + r], row);
+		FinishUser(b, cand, ts->user[first + r]);
+	}
+}
+
+/*
+ * Candidates from a teacher model's inner products, chunk by chunk: in
+ * parallel workers when the caller allows them and the memory budget has
+ * room (parallel_candidates.c), else in this process in chunk order
  */
 static void
-CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name)
+CandidatesFromModel(CandidateBuilder *b, UnkdCandidates *cand, const char *name,
+					int32 workers)
 {
 	const UnkdInteractions *data = b->data;
 	UnkdModel  *teacher = UnkdLoadModel(name, true);
-	int32		dim = teacher->dim;
-	TeacherItems ti;
-	UnkdScoreBlock block;
-	int32	   *block_ids;
+	UnkdTeacherScoring ts;
+	double		bytes;
 
-	/* the teacher's item rows realigned, and one block of scores */
-	UnkdCheckMemoryBudget(UnkdCandidatesBytes(data->n_users, cand->n_groups, cand->max_len) +
-						  TeacherItemsBytes(data->n_items, dim) +
-						  UnkdScoreBlockBytes(data->n_items, dim) +
-						  (double) cand->n_groups * UnkdSelectCapacity(cand->max_len) *
-						  sizeof(UnkdScored),
-						  "scoring with the teacher");
-	LoadTeacherItems(b, cand->n_groups, teacher, &ti);
+	/* the lists, the teacher realigned, and one builder's scratch */
+	memset(&ts, 0, sizeof(ts));
+	ts.name = name;
+	ts.dim = teacher->dim;
+	ts.n_items = data->n_items;
+	bytes = UnkdCandidatesBytes(data->n_users, cand->n_groups, cand->max_len) +
+		TeacherScoringBytes(data->n_items, data->n_users, teacher->dim) +
+		UnkdCandidateBuilderBytes(data->n_items, cand->n_groups, cand->max_len, &ts);
+	UnkdCheckMemoryBudget(bytes, "scoring with the teacher");
+	LoadTeacherItems(b, cand->n_groups, teacher, &ts);
 	/* a model without a single training item has nothing to distil */
-	if (ti.n_known == 0)
+	if (ts.n_items == 0)
 		return;
-	UnkdScoreBlockInit(&block, ti.n_known, dim);
-	block_ids = palloc(block.max_users * sizeof(int32));
+	LoadTeacherUsers(data, teacher, &ts);
+	InitScoring(b, cand->n_groups, &ts);
 
-	for (int32 next = 0; next < data->n_users;)
+	if (!UnkdCandidatesParallel(b, data, b->item_group, cand, &ts, bytes, workers))
 	{
-		UnkdScoreBlockReset(&block);
-		/* a user the teacher never saw has no teacher preference to distil */
-		for (; next < data->n_users && block.n_users < block.max_users; next++)
-		{
-			int32		t = FindId(teacher->user_ids, teacher->n_users, data->user_ids[next]);
-
-			if (t < 0)
-				continue;
-			block_ids[block.n_users] = next;
-			memcpy(UnkdScoreBlockAddUser(&block), teacher->user_emb + (int64) t * dim,
-				   dim * sizeof(float));
-		}
-		UnkdScoreBlockRun(&block, ti.emb);
-		for (int32 r = 0; r < block.n_users; r++)
-		{
-			const float *row = UnkdScoreBlockRow(&block, r);
-
-			CHECK_FOR_INTERRUPTS();
-			if (!AllFinite(row, ti.n_known))
-				for (int32 k = 0; k < ti.n_known; k++)
-					if (!isfinite(row[k]))
-						ReportBadScore(psprintf("teacher model \"%s\"", name), row[k]);
-			OfferUserRow(b, &ti, cand->n_groups, block_ids[r], row);
-			FinishUser(b, cand, block_ids[r]);
-		}
+		for (int32 c = 0; c < ts.n_chunks; c++)
+			UnkdScoreCandidateChunk(b, &ts, cand, c);
 	}
-	UnkdScoreBlockFree(&block);
-	pfree(block_ids);
-	pfree(ti.emb);
-	pfree(ti.item);
-	pfree(ti.pos);
-	pfree(ti.skip);
+	UnkdScoreBlockFree(&b->block);
+	pfree(b->skip);
+	pfree(ts.item_emb);
+	pfree(ts.item);
+	pfree(ts.pos);
+	pfree(ts.user);
+	pfree(ts.row);
 }
 
 /* Scan callback: map one score row to training indices and keep it */
@@ -518,10 +602,16 @@ CheckSomethingToDistil(const UnkdCandidates *cand, const UnkdTeacherSource *sour
 /*
  * The candidate lists of every (user, group) from one teacher source; users
  * without any teacher score get empty lists (no pairs, no distillation).
+ *
+ * A teacher model is scored in up to `workers` parallel workers (-1:
+ * max_parallel_maintenance_workers, 0: none), with lists identical to the
+ * serial ones; a score table is read serially, through SPI, which a worker
+ * could only do on a snapshot and relation locks of its own.
  */
 UnkdCandidates *
 UnkdBuildCandidates(const UnkdInteractions *data, const int *item_group,
-					int n_groups, int32 max_len, const UnkdTeacherSource *source)
+					int n_groups, int32 max_len, const UnkdTeacherSource *source,
+					int32 workers)
 {
 	UnkdCandidates *cand = palloc0(sizeof(UnkdCandidates));
 	CandidateBuilder b;
@@ -540,7 +630,7 @@ UnkdBuildCandidates(const UnkdInteractions *data, const int *item_group,
 
 	InitBuilder(&b, data, item_group, n_groups, max_len);
 	if (source->model != NULL)
-		CandidatesFromModel(&b, cand, source->model);
+		CandidatesFromModel(&b, cand, source->model, workers);
 	else
 		CandidatesFromTable(&b, cand, source);
 	CheckSomethingToDistil(cand, source);

@@ -59,7 +59,8 @@ extern double UnkdCandidatesBytes(int32 n_users, int n_groups, int32 max_len);
 extern UnkdCandidates *UnkdBuildCandidates(const UnkdInteractions *data,
 										   const int *item_group, int n_groups,
 										   int32 max_len,
-										   const UnkdTeacherSource *source);
+										   const UnkdTeacherSource *source,
+										   int32 workers);
 extern void UnkdCheckMu(double mu);
 extern void UnkdRankSamplerInit(UnkdRankSampler *sampler, double mu);
 extern void UnkdSampleRankPair(const UnkdRankSampler *sampler, int32 n,
