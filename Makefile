@@ -4,6 +4,7 @@ EXTVERSION = 0.2.0
 
 MODULE_big = unkd
 OBJS = \
+	src/candidates.o \
 	src/citus.o \
 	src/evaluate.o \
 	src/foldin.o \
@@ -11,6 +12,7 @@ OBJS = \
 	src/input.o \
 	src/keys.o \
 	src/model_store.o \
+	src/parallel_candidates.o \
 	src/parallel_eval.o \
 	src/parallel_train.o \
 	src/popularity.o \

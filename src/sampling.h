@@ -1,7 +1,8 @@
 /*
  * sampling.h
- *	  Teacher candidate lists and the rank-aware pair sampler of
- *	  spec/METHOD.md sections 4 and 5, shared by trainer.c, train.c and sampling.c.
+ *	  Teacher candidate lists (candidates.c) and the rank-aware pair sampler
+ *	  (sampling.c) of spec/METHOD.md sections 4 and 5, shared by trainer.c
+ *	  and train.c.
  */
 #ifndef UNKD_SAMPLING_H
 #define UNKD_SAMPLING_H
@@ -58,7 +59,8 @@ extern double UnkdCandidatesBytes(int32 n_users, int n_groups, int32 max_len);
 extern UnkdCandidates *UnkdBuildCandidates(const UnkdInteractions *data,
 										   const int *item_group, int n_groups,
 										   int32 max_len,
-										   const UnkdTeacherSource *source);
+										   const UnkdTeacherSource *source,
+										   int32 workers);
 extern void UnkdCheckMu(double mu);
 extern void UnkdRankSamplerInit(UnkdRankSampler *sampler, double mu);
 extern void UnkdSampleRankPair(const UnkdRankSampler *sampler, int32 n,

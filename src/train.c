@@ -461,6 +461,7 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 	opt.teacher.score_column = ArgText(fcinfo, 10);
 	opt.group_weight_exponent = PG_GETARG_FLOAT8(11);
 	opt.kd_weight = 1.0;
+	opt.workers = -1;			/* max_parallel_maintenance_workers */
 	UnkdCheckIdColumn(opt.interactions, opt.user_column);
 	UnkdCheckIdColumn(opt.interactions, opt.item_column);
 	CheckDistillOptions(&opt);
@@ -472,7 +473,8 @@ unkd_distill_pairs(PG_FUNCTION_ARGS)
 	memset(&t, 0, sizeof(t));
 	t.data = t.all = data;
 	UnkdComputeGroups(&t, opt.n_groups);
-	t.cand = UnkdBuildCandidates(data, t.item_group, t.n_strata, opt.candidates, &opt.teacher);
+	t.cand = UnkdBuildCandidates(data, t.item_group, t.n_strata, opt.candidates,
+								 &opt.teacher, opt.workers);
 	t.cand->group_weight = UnkdGroupWeights(data, t.item_group, t.n_strata,
 											opt.group_weight_exponent);
 	UnkdRankSamplerInit(&t.sampler, opt.mu);

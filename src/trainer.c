@@ -626,7 +626,7 @@ InitCandidates(Trainer *t)
 
 	/* from all the input: held-out positives are no candidates either */
 	t->cand = UnkdBuildCandidates(t->all, t->item_group, t->n_strata, opt->candidates,
-								  &opt->teacher);
+								  &opt->teacher, opt->workers);
 	t->cand->group_weight = UnkdGroupWeights(t->all, t->item_group, t->n_strata,
 											 opt->group_weight_exponent);
 	InitDistillation(t);
