@@ -45,6 +45,33 @@ UnkdComputeGroups(Trainer *t, int n_groups)
 	}
 }
 
+/*
+ * The groups of the validation bias figures: TRAIN_STRATA of them for every
+ * run, so that a KD student (one group) and an UnKD student are measured
+ * alike, as unkd.evaluate measures them with its default n_groups
+ */
+static void
+ComputeBiasGroups(Trainer *t, int n_groups)
+{
+	const UnkdInteractions *data = t->all;
+	int64		strata[UNKD_MAX_GROUPS];
+
+	if (n_groups == TRAIN_STRATA)
+	{
+		t->bias_strata = t->n_strata;
+		t->bias_group = t->item_group;
+		return;
+	}
+	t->bias_strata = UnkdComputeStrata(data->item_pop, data->n_items, TRAIN_STRATA, strata);
+	t->bias_group = palloc(data->n_items * sizeof(int));
+	for (int32 i = 0; i < data->n_items; i++)
+	{
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		t->bias_group[i] = UnkdGroupOf(data->item_pop[i], strata, t->bias_strata);
+	}
+}
+
 /* Everything the run allocates, so it fails before work, not midway; returns the bytes */
 static double
 CheckRunMemory(const TrainOptions *opt, const UnkdInteractions *data)
@@ -655,6 +682,7 @@ UnkdRunTraining(const TrainOptions *opt, const char *kind, const char *method)
 	InitTrainer(&t, opt, train_part, data);
 	t.run_start = start;
 	UnkdComputeGroups(&t, opt->distill ? opt->n_groups : TRAIN_STRATA);
+	ComputeBiasGroups(&t, opt->distill ? opt->n_groups : TRAIN_STRATA);
 	if (opt->distill && opt->kd_weight > 0)
 		InitCandidates(&t);
 	t.val = val;

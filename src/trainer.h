@@ -95,6 +95,9 @@ typedef struct Trainer
 	int			n_strata;
 	int64		strata[UNKD_MAX_GROUPS];
 	int		   *item_group;
+	/* the TRAIN_STRATA groups the validation bias figures use, whatever n_groups */
+	int			bias_strata;
+	int		   *bias_group;
 	/* distillation */
 	UnkdCandidates *cand;
 	UnkdRankSampler sampler;

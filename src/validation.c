@@ -162,19 +162,19 @@ AddUserBias(const Trainer *t, int32 v, int n_ranked, void *arg)
 	BiasSums   *sums = arg;
 	const int32 *held = val->items + val->start[v];
 	int64		n_held = val->start[v + 1] - val->start[v];
-	int			tail = t->n_strata - 1;
+	int			tail = t->bias_strata - 1;
 	int64		in_tail = 0;
 	int64		tail_hits = 0;
 
 	for (int k = 0; k < n_ranked; k++)
-		sums->head_slots += (t->item_group[val->ranked[k]] == 0);
+		sums->head_slots += (t->bias_group[val->ranked[k]] == 0);
 	sums->slots += n_ranked;
 	for (int64 e = 0; e < n_held; e++)
-		in_tail += (held[e] >= 0 && t->item_group[held[e]] == tail);
+		in_tail += (held[e] >= 0 && t->bias_group[held[e]] == tail);
 	if (in_tail == 0)
 		return;
 	for (int k = 0; k < n_ranked; k++)
-		tail_hits += (t->item_group[val->ranked[k]] == tail &&
+		tail_hits += (t->bias_group[val->ranked[k]] == tail &&
 					  bsearch(&val->ranked[k], held, n_held, sizeof(int32),
 							  UnkdCompareInt32) != NULL);
 	sums->tail_recall_sum += (double) tail_hits / in_tail;
