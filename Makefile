@@ -71,6 +71,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild every object when a header changes
+$(OBJS): $(wildcard src/*.h)
+
 unkd--$(EXTVERSION).sql: unkd--0.1.0.sql $(UPGRADES)
 	{ echo '\\echo Use "CREATE EXTENSION unkd" to load this file. \\quit'; \
 	  for f in $^; do echo "-- from $$f"; grep -v '^\\echo' $$f; done; } > $@
