@@ -12,6 +12,7 @@ OBJS = \
 	src/keys.o \
 	src/model_store.o \
 	src/parallel_eval.o \
+	src/parallel_validation.o \
 	src/popularity.o \
 	src/recommend.o \
 	src/registry.o \
