@@ -2,6 +2,8 @@
  * validation.c
  *	  Early stopping's measure: NDCG@20 of the current parameters on
  *	  held-out interactions of the training users, training items excluded.
+ *	  A pass runs in parallel workers when they pay (parallel_validation.c),
+ *	  else here, block by block; both add the same per-user terms in order.
  */
 #include "postgres.h"
 
