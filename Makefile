@@ -15,6 +15,7 @@ OBJS = \
 	src/parallel_candidates.o \
 	src/parallel_eval.o \
 	src/parallel_train.o \
+	src/parallel_validation.o \
 	src/popularity.o \
 	src/recommend.o \
 	src/registry.o \

@@ -2,30 +2,17 @@
  * validation.c
  *	  Early stopping's measure: NDCG@20 of the current parameters on
  *	  held-out interactions of the training users, training items excluded.
+ *	  A pass runs in parallel workers when they pay (parallel_validation.c),
+ *	  else here, block by block; both add the same per-user terms in order.
  */
 #include "postgres.h"
 
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 
-#include "scoring.h"
-#include "trainer.h"
+#include "validation.h"
 
 #define VALIDATION_MAX_USERS 1000
-
-/* Validation interactions mapped onto the training indices */
-struct Validation
-{
-	int32		n_users;
-	int32	   *user;			/* [n_users] training user index */
-	int64	   *start;			/* [n_users + 1] offsets into items */
-	int32	   *items;			/* training item index, -1 if never trained on */
-	UnkdScoreBlock block;		/* users scored together by sgemm */
-	int32	   *ranked;			/* [VALIDATION_K] scratch */
-	UnkdSelect	topk;
-};
-
-static void InitValidationScratch(Validation *val, int32 n_items, int32 dim);
 
 /* Read the validation table, keeping users the model can score */
 Validation *
@@ -71,7 +58,7 @@ UnkdLoadValidation(const TrainOptions *opt, const UnkdInteractions *data)
 				 errmsg("validation relation %s has no held-out items of training users",
 						UnkdRelationName(opt->validation)),
 				 errhint("Validate on a slice of the same users' interactions, e.g. from unkd.split.")));
-	InitValidationScratch(val, data->n_items, opt->dim);
+	UnkdValidationInitScratch(val, data->n_items, opt->dim);
 	return val;
 }
 
@@ -82,93 +69,30 @@ UnkdValidationBytes(int32 n_items, int32 dim)
 	return UnkdScoreBlockBytes(n_items, dim);
 }
 
-/* What a pass over the validation users does with each user's top 20 */
-typedef void (*ValidationVisit) (const Trainer *t, int32 v, int n_ranked, void *arg);
-
-/*
- * Rank every validation user (training items excluded) and visit them in
- * order; users are scored by blocks in one matrix product each (scoring.c)
- */
+/* Fill user v's terms of the pass from its n_ranked best items in val->ranked */
 static void
-RankValidationUsers(const Trainer *t, ValidationVisit visit, void *arg)
+UserTerms(const Trainer *t, int32 v, int n_ranked, UnkdValidationPass pass,
+		  UnkdValidationTerms *one)
 {
-	const UnkdInteractions *data = t->data;
-	Validation *val = t->val;
-	UnkdScoreBlock *block = &val->block;
-	int			dim = t->opt->dim;
-
-	for (int32 first = 0; first < val->n_users; first += block->max_users)
-	{
-		int32		n = Min(block->max_users, val->n_users - first);
-
-		UnkdScoreBlockReset(block);
-		for (int32 v = first; v < first + n; v++)
-			memcpy(UnkdScoreBlockAddUser(block),
-				   t->user_emb + (int64) val->user[v] * dim, dim * sizeof(float));
-		UnkdScoreBlockRun(block, t->item_emb);
-		for (int32 r = 0; r < n; r++)
-		{
-			int32		u = val->user[first + r];
-			int64		seen = data->user_start[u];
-			int			n_ranked;
-
-			n_ranked = UnkdRankScores(UnkdScoreBlockRow(block, r), data->n_items,
-									  data->user_items + seen,
-									  data->user_start[u + 1] - seen,
-									  &val->topk, val->ranked, NULL);
-			visit(t, first + r, n_ranked, arg);
-		}
-	}
-}
-
-/* Add validation user v's NDCG@20 to the sum at arg */
-static void
-AddUserNdcg(const Trainer *t, int32 v, int n_ranked, void *arg)
-{
-	Validation *val = t->val;
-	double		recall,
-				precision,
-				ndcg;
-
-	UnkdUserMetrics(val->ranked, n_ranked, VALIDATION_K, val->items + val->start[v],
-					(int) (val->start[v + 1] - val->start[v]), &recall, &precision, &ndcg);
-	*(double *) arg += ndcg;
-}
-
-/* Mean NDCG@20 over the validation users, with training items excluded */
-double
-UnkdValidationNdcg(const Trainer *t)
-{
-	double		sum = 0.0;
-
-	RankValidationUsers(t, AddUserNdcg, &sum);
-	return sum / t->val->n_users;
-}
-
-/* Running counts of the bias measures */
-typedef struct BiasSums
-{
-	int64		slots;
-	int64		head_slots;
-	int64		tail_users;
-	double		tail_recall_sum;
-} BiasSums;
-
-/* Add validation user v's head slots and tail recall to the sums at arg */
-static void
-AddUserBias(const Trainer *t, int32 v, int n_ranked, void *arg)
-{
-	Validation *val = t->val;
-	BiasSums   *sums = arg;
+	const Validation *val = t->val;
 	const int32 *held = val->items + val->start[v];
 	int64		n_held = val->start[v + 1] - val->start[v];
 	int			tail = t->bias_strata - 1;
 	int64		in_tail = 0;
 	int64		tail_hits = 0;
+	double		recall,
+				precision;
 
+	memset(one, 0, sizeof(*one));
+	if (pass == UNKD_VALIDATION_NDCG)
+	{
+		UnkdUserMetrics(val->ranked, n_ranked, VALIDATION_K, held, (int) n_held,
+						&recall, &precision, &one->ndcg);
+		return;
+	}
 	for (int k = 0; k < n_ranked; k++)
-		sums->head_slots += (t->bias_group[val->ranked[k]] == 0);
-	sums->slots += n_ranked;
+		one->head_slots += (t->bias_group[val->ranked[k]] == 0);
+	one->slots = n_ranked;
 	for (int64 e = 0; e < n_held; e++)
 		in_tail += (held[e] >= 0 && t->bias_group[held[e]] == tail);
 	if (in_tail == 0)
@@ -177,8 +101,112 @@ AddUserBias(const Trainer *t, int32 v, int n_ranked, void *arg)
 		tail_hits += (t->bias_group[val->ranked[k]] == tail &&
 					  bsearch(&val->ranked[k], held, n_held, sizeof(int32),
 							  UnkdCompareInt32) != NULL);
-	sums->tail_recall_sum += (double) tail_hits / in_tail;
+	one->tail_recall = (double) tail_hits / in_tail;
+	one->has_tail = true;
+}
+
+/* The vector of validation user v: the worker's copy or the trainer's row */
+static inline const float *
+UserRow(const Trainer *t, int32 v)
+{
+	const Validation *val = t->val;
+
+	if (val->user_rows)
+		return val->user_rows + (int64) v * t->opt->dim;
+	return t->user_emb + (int64) val->user[v] * t->opt->dim;
+}
+
+/*
+ * Rank the block of validation users from `first` (a multiple of the block
+ * size, as the serial pass takes them) in one matrix product, training
+ * items excluded, and fill terms[r] for user first + r
+ */
+void
+UnkdValidationScoreBlock(const Trainer *t, int32 first, UnkdValidationPass pass,
+						 UnkdValidationTerms *terms)
+{
+	const UnkdInteractions *data = t->data;
+	Validation *val = t->val;
+	UnkdScoreBlock *block = &val->block;
+	int32		n = Min(block->max_users, val->n_users - first);
+
+	UnkdScoreBlockReset(block);
+	for (int32 v = first; v < first + n; v++)
+		memcpy(UnkdScoreBlockAddUser(block), UserRow(t, v), t->opt->dim * sizeof(float));
+	UnkdScoreBlockRun(block, t->item_emb);
+	for (int32 r = 0; r < n; r++)
+	{
+		int32		u = val->user[first + r];
+		int64		seen = data->user_start[u];
+		int			n_ranked;
+
+		CHECK_FOR_INTERRUPTS();
+		n_ranked = UnkdRankScores(UnkdScoreBlockRow(block, r), data->n_items,
+								  data->user_items + seen,
+								  data->user_start[u + 1] - seen,
+								  &val->topk, val->ranked, NULL);
+		UserTerms(t, first + r, n_ranked, pass, &terms[r]);
+	}
+}
+
+/*
+ * Add one user's terms to the sums. Serial and parallel passes both add
+ * through here in validation-user order, so their sums are bit-identical.
+ */
+void
+UnkdValidationAddTerms(UnkdValidationSums *sums, const UnkdValidationTerms *one,
+					   UnkdValidationPass pass)
+{
+	if (pass == UNKD_VALIDATION_NDCG)
+	{
+		sums->ndcg += one->ndcg;
+		return;
+	}
+	sums->head_slots += one->head_slots;
+	sums->slots += one->slots;
+	if (!one->has_tail)
+		return;
+	sums->tail_recall += one->tail_recall;
 	sums->tail_users++;
+}
+
+/* Rank every validation user block by block in this process, adding in order */
+static void
+RankValidationUsers(const Trainer *t, UnkdValidationPass pass, UnkdValidationSums *sums)
+{
+	Validation *val = t->val;
+	int32		block_users = val->block.max_users;
+	UnkdValidationTerms *terms = palloc(sizeof(UnkdValidationTerms) * block_users);
+
+	for (int32 first = 0; first < val->n_users; first += block_users)
+	{
+		int32		n = Min(block_users, val->n_users - first);
+
+		CHECK_FOR_INTERRUPTS();
+		UnkdValidationScoreBlock(t, first, pass, terms);
+		for (int32 r = 0; r < n; r++)
+			UnkdValidationAddTerms(sums, &terms[r], pass);
+	}
+	pfree(terms);
+}
+
+/* One pass: in parallel workers when they pay, else in this process */
+static void
+ValidationPass(const Trainer *t, UnkdValidationPass pass, UnkdValidationSums *sums)
+{
+	memset(sums, 0, sizeof(*sums));
+	if (!UnkdValidateParallel(t, pass, sums))
+		RankValidationUsers(t, pass, sums);
+}
+
+/* Mean NDCG@20 over the validation users, with training items excluded */
+double
+UnkdValidationNdcg(const Trainer *t)
+{
+	UnkdValidationSums sums;
+
+	ValidationPass(t, UNKD_VALIDATION_NDCG, &sums);
+	return sums.ndcg / t->val->n_users;
 }
 
 /*
@@ -190,11 +218,11 @@ AddUserBias(const Trainer *t, int32 v, int n_ranked, void *arg)
 void
 UnkdValidationBias(const Trainer *t, double *head_share, double *tail_recall)
 {
-	BiasSums	sums = {0};
+	UnkdValidationSums sums;
 
-	RankValidationUsers(t, AddUserBias, &sums);
+	ValidationPass(t, UNKD_VALIDATION_BIAS, &sums);
 	*head_share = sums.slots > 0 ? (double) sums.head_slots / sums.slots : 0.0;
-	*tail_recall = sums.tail_users > 0 ? sums.tail_recall_sum / sums.tail_users : 0.0;
+	*tail_recall = sums.tail_users > 0 ? sums.tail_recall / sums.tail_users : 0.0;
 }
 
 /* The users validation scores and their held-out interactions */
@@ -206,8 +234,8 @@ UnkdValidationSize(const Validation *val, int32 *users, int64 *interactions)
 }
 
 /* Scratch buffers of the scoring pass (budgeted with the run: UnkdValidationBytes) */
-static void
-InitValidationScratch(Validation *val, int32 n_items, int32 dim)
+void
+UnkdValidationInitScratch(Validation *val, int32 n_items, int32 dim)
 {
 	UnkdScoreBlockInit(&val->block, n_items, dim);
 	val->ranked = palloc(VALIDATION_K * sizeof(int32));
@@ -320,7 +348,7 @@ UnkdHoldOutValidation(const UnkdInteractions *all, double fraction, int64 seed,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no user has two or more interactions to hold out for validation"),
 				 errhint("Pass validation_fraction => 0 to train for a fixed number of epochs, or a validation relation.")));
-	InitValidationScratch(val, all->n_items, dim);
+	UnkdValidationInitScratch(val, all->n_items, dim);
 	pfree(scratch);
 	pfree(held);
 	pfree(sampled);
