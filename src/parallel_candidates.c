@@ -159,19 +159,10 @@ UnkdCandidatesParallel(UnkdCandidateBuilder *leader, const UnkdInteractions *dat
 	if (n_workers <= 0)
 		return false;
 
-	EnterParallelMode();
-	pcxt = CreateParallelContext("unkd", "unkd_candidates_worker_main", n_workers);
-	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(CandShared));
-	shm_toc_estimate_keys(&pcxt->estimator, 1);
-	UnkdShmEstimate(pcxt, &arrays);
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
-	{
-		/* no dynamic shared memory: score serially */
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
-		return false;
-	}
+	pcxt = UnkdParallelCreate("unkd_candidates_worker_main", n_workers,
+							  sizeof(CandShared), &arrays);
+	if (pcxt == NULL)
+		return false;			/* no dynamic shared memory: score serially */
 
 	sh = shm_toc_allocate(pcxt->toc, sizeof(CandShared));
 	InitShared(sh, data, cand, ts, name_bytes);

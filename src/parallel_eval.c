@@ -273,19 +273,10 @@ UnkdEvaluateParallel(EvalData *ev, EvalSums *sums)
 	if (n_workers <= 0)
 		return false;
 
-	EnterParallelMode();
-	pcxt = CreateParallelContext("unkd", "unkd_evaluate_worker_main", n_workers);
-	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(EvalShared));
-	shm_toc_estimate_keys(&pcxt->estimator, 1);
-	UnkdShmEstimate(pcxt, &arrays);
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
-	{
-		/* no dynamic shared memory: run serially */
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
-		return false;
-	}
+	pcxt = UnkdParallelCreate("unkd_evaluate_worker_main", n_workers,
+							  sizeof(EvalShared), &arrays);
+	if (pcxt == NULL)
+		return false;			/* no dynamic shared memory: run serially */
 
 	sh = shm_toc_allocate(pcxt->toc, sizeof(EvalShared));
 	InitShared(sh, ev, chunk_users);

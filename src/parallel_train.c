@@ -389,18 +389,14 @@ UnkdParallelBegin(Trainer *t, double serial_bytes)
 	par = palloc0(sizeof(TrainParallel));
 	InitShared(&proto, t, n_slices);
 	TrainArrays(t, par, &proto, &par->arrays);
-	EnterParallelMode();
-	pcxt = CreateParallelContext("unkd", "unkd_train_worker_main", n_slices - 1);
-	par->pcxt = pcxt;
-	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TrainShared));
-	shm_toc_estimate_keys(&pcxt->estimator, 1);
-	UnkdShmEstimate(pcxt, &par->arrays);
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
+	pcxt = UnkdParallelCreate("unkd_train_worker_main", n_slices - 1,
+							  sizeof(TrainShared), &par->arrays);
+	if (pcxt == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("no dynamic shared memory for parallel training"),
 				 errhint("Pass workers => 0 to train in this process alone.")));
+	par->pcxt = pcxt;
 	par->sh = shm_toc_allocate(pcxt->toc, sizeof(TrainShared));
 	memcpy(par->sh, &proto, sizeof(TrainShared));
 	InitPhases(par->sh);

@@ -276,19 +276,10 @@ UnkdValidateParallel(const Trainer *t, UnkdValidationPass pass, UnkdValidationSu
 	if (n_workers <= 0)
 		return false;
 
-	EnterParallelMode();
-	pcxt = CreateParallelContext("unkd", "unkd_validation_worker_main", n_workers);
-	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(ValShared));
-	shm_toc_estimate_keys(&pcxt->estimator, 1);
-	UnkdShmEstimate(pcxt, &arrays);
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
-	{
-		/* no dynamic shared memory: run serially */
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
-		return false;
-	}
+	pcxt = UnkdParallelCreate("unkd_validation_worker_main", n_workers,
+							  sizeof(ValShared), &arrays);
+	if (pcxt == NULL)
+		return false;			/* no dynamic shared memory: run serially */
 
 	sh = shm_toc_allocate(pcxt->toc, sizeof(ValShared));
 	*sh = plan;

@@ -29,6 +29,32 @@ UnkdPlannedWorkers(int32 requested)
 	return Min(n, MAX_PARALLEL_WORKER_LIMIT);
 }
 
+/*
+ * Enter parallel mode and create the context of `entry` for n_workers, its
+ * segment sized for a header of header_bytes and the arrays; NULL, parallel
+ * mode left again, when no dynamic shared memory can be had
+ */
+ParallelContext *
+UnkdParallelCreate(const char *entry, int n_workers, Size header_bytes,
+				   const UnkdShmArrays *arrays)
+{
+	ParallelContext *pcxt;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("unkd", entry, n_workers);
+	shm_toc_estimate_chunk(&pcxt->estimator, header_bytes);
+	shm_toc_estimate_keys(&pcxt->estimator, 1);
+	UnkdShmEstimate(pcxt, arrays);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return NULL;
+	}
+	return pcxt;
+}
+
 /* An empty list whose arrays take shm_toc keys from key_base on */
 void
 UnkdShmInit(UnkdShmArrays *set, uint64 key_base)

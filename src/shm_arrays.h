@@ -41,6 +41,8 @@ typedef struct UnkdShmArrays
 	UnkdShmAdd((set), (void **) &(p), sizeof(type) * (Size) (count), (mode))
 
 extern int	UnkdPlannedWorkers(int32 requested);
+extern ParallelContext *UnkdParallelCreate(const char *entry, int n_workers, Size header_bytes,
+										   const UnkdShmArrays *arrays);
 extern void UnkdShmInit(UnkdShmArrays *set, uint64 key_base);
 extern void UnkdShmAdd(UnkdShmArrays *set, void **ptr, Size bytes, UnkdShmMode mode);
 extern double UnkdShmBytes(const UnkdShmArrays *set);
