@@ -12,6 +12,8 @@
 #   - a tight C loop over the same shape of matrix (bench/tight_loop.c, built
 #     with the extension's flags),
 #   - the plain-SQL ranking an analyst would write without unkd,
+#   - recommend over a 1,000,000-item catalogue at dim 32 (BENCH_BIG_ITEMS)
+#     against the tight loop's floor on the same shape, in the same run,
 #   - unkd.evaluate on MovieLens 1M, when /work/shared/data is there, serial
 #     and with one parallel worker (max_parallel_maintenance_workers 0 and 1).
 # BENCH_SECONDS (default 8) sets the length of each pgbench run.
@@ -22,6 +24,7 @@ cd "$UNKD_ROOT"
 N_ITEMS=${BENCH_ITEMS:-100000}
 N_USERS=${BENCH_USERS:-10000}
 SECONDS_PER_RUN=${BENCH_SECONDS:-8}
+BIG_ITEMS=${BENCH_BIG_ITEMS:-1000000}
 ML1M=${ML1M_CSV:-$UNKD_ROOT/../shared/data/ml-1m/interactions.csv}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"; unkd_cluster_stop' EXIT
@@ -125,6 +128,20 @@ SQL
 		"$(awk '{ print $3 }' "$dir"/log* | sort -n | sed -n 2p)"
 	echo
 done
+
+# a million-item catalogue (issue 12): recommend's p50 against the floor of
+# the same scan in memory, measured in this run
+echo "== unkd.recommend over $BIG_ITEMS items, dim 32, k = 10"
+# the model's 128 MB of vectors are loaded within maintenance_work_mem
+export PGOPTIONS="${PGOPTIONS:-} -c maintenance_work_mem=1GB"
+psql -X -q -o /dev/null -d postgres -v dim=32 -v n_items="$BIG_ITEMS" -v n_users="$N_USERS" -f bench/serve_setup.sql
+floor_line=$(./bench/out/tight_loop "$BIG_ITEMS" 32 10 200)
+echo "$floor_line"
+floor_p50=$(echo "$floor_line" | sed -E 's/.*p50 ([0-9]+) us.*/\1/')
+psql -X -q -d postgres -v model=bench32 -v n_users="$N_USERS" -f bench/in_server.sql 2>&1 | sed 's/^.*WARNING:  //'
+run_pgbench "recommend $BIG_ITEMS items dim=32" "$OUT/rec32.sql" 1
+echo "recommend over $BIG_ITEMS items: pgbench p50 $LAST_P50 us against the in-memory floor $floor_p50 us: $(ratio "$LAST_P50" "$floor_p50")x (target <= 1.5x)"
+echo
 
 echo "== unkd.evaluate on MovieLens 1M"
 if [ -r "$ML1M" ]; then

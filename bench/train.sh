@@ -17,6 +17,8 @@
 # BENCH_SYNTHETIC (n_users,n_items,per_user; default 100000,50000,20),
 # BENCH_ML20M (the MovieLens-20M shape, 138000,27000,145 = 20M interactions;
 # 0 skips it; it takes several minutes), BENCH_EVAL_EVERY (default 5),
+# BENCH_ML20M_EPOCHS (default 20: one more teacher on that set, with the last
+# of BENCH_WORKERS, for issue 12's 10-minute target),
 # BENCH_WORKERS (the workers argument of every run, default "0 1": the
 # leader alone, then one parallel worker beside it),
 # BENCH_SERVER=existing to use the server of PGHOST/PGPORT (unkd installed)
@@ -29,6 +31,7 @@ BENCH_SYNTHETIC=${BENCH_SYNTHETIC:-100000,50000,20}
 BENCH_ML20M=${BENCH_ML20M:-138000,27000,145}
 BENCH_EVAL_EVERY=${BENCH_EVAL_EVERY:-5}
 BENCH_WORKERS=${BENCH_WORKERS:-0 1}
+BENCH_ML20M_EPOCHS=${BENCH_ML20M_EPOCHS:-20}
 BENCH_ML1M=${BENCH_ML1M:-/work/shared/data/ml-1m/interactions.csv}
 LOOP="$UNKD_ROOT/bench/out/sgd_loop"
 
@@ -112,6 +115,9 @@ bench_set synth "synthetic $BENCH_SYNTHETIC" ", epochs => $BENCH_EPOCHS"
 if [ "$BENCH_ML20M" != 0 ]; then
 	psql -X -q -d "$DB" -c "CREATE TABLE ml20m AS SELECT * FROM unkd.synthetic_interactions($BENCH_ML20M)"
 	bench_set ml20m "ml-20m shape $BENCH_ML20M" ", epochs => $BENCH_EPOCHS"
+	# issue 12's target run: the dim-100 teacher for 20 epochs, with the most workers asked for
+	w=${BENCH_WORKERS##* }
+	run "ml-20m shape $BENCH_ML20M" "SELECT * FROM unkd.train('ml20m_w${w}_teacher20', 'ml20m', epochs => $BENCH_ML20M_EPOCHS, optimizer => 'sgd', validation_fraction => 0, workers => $w, notice_every => 0)"
 fi
 
 cat > "$SQL" <<SQL
