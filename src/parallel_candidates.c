@@ -160,7 +160,7 @@ UnkdCandidatesParallel(UnkdCandidateBuilder *leader, const UnkdInteractions *dat
 		return false;
 
 	pcxt = UnkdParallelCreate("unkd_candidates_worker_main", n_workers,
-							  sizeof(CandShared), &arrays);
+							  sizeof(CandShared), &arrays, false);
 	if (pcxt == NULL)
 		return false;			/* no dynamic shared memory: score serially */
 

@@ -274,7 +274,7 @@ UnkdEvaluateParallel(EvalData *ev, EvalSums *sums)
 		return false;
 
 	pcxt = UnkdParallelCreate("unkd_evaluate_worker_main", n_workers,
-							  sizeof(EvalShared), &arrays);
+							  sizeof(EvalShared), &arrays, false);
 	if (pcxt == NULL)
 		return false;			/* no dynamic shared memory: run serially */
 

@@ -154,9 +154,10 @@ static int
 PlanSlices(const Trainer *t, double serial_bytes)
 {
 	const TrainOptions *opt = t->opt;
-	int			workers = UnkdPlannedWorkers(opt->workers);
+	int			workers = opt->workers;
 	double		budget = (double) maintenance_work_mem * 1024.0;
 
+	/* an explicit count is kept even where no worker can start: it makes the model */
 	if (opt->workers >= 0)
 	{
 		if (workers > 0 && serial_bytes + UnkdParallelBytes(opt, t->data, workers + 1) > budget)
@@ -169,6 +170,7 @@ PlanSlices(const Trainer *t, double serial_bytes)
 					 errhint("Use fewer workers, or increase maintenance_work_mem for this session.")));
 		return Min(workers, MAX_SLICES - 1) + 1;
 	}
+	workers = UnkdPlannedWorkers(-1);
 	workers = Min(workers, (int) Min((int64) MAX_SLICES, t->data->n_pairs / MIN_SLICE_PAIRS) - 1);
 	while (workers > 0 && serial_bytes + UnkdParallelBytes(opt, t->data, workers + 1) > budget)
 		workers--;
@@ -390,12 +392,7 @@ UnkdParallelBegin(Trainer *t, double serial_bytes)
 	InitShared(&proto, t, n_slices);
 	TrainArrays(t, par, &proto, &par->arrays);
 	pcxt = UnkdParallelCreate("unkd_train_worker_main", n_slices - 1,
-							  sizeof(TrainShared), &par->arrays);
-	if (pcxt == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-				 errmsg("no dynamic shared memory for parallel training"),
-				 errhint("Pass workers => 0 to train in this process alone.")));
+							  sizeof(TrainShared), &par->arrays, true);
 	par->pcxt = pcxt;
 	par->sh = shm_toc_allocate(pcxt->toc, sizeof(TrainShared));
 	memcpy(par->sh, &proto, sizeof(TrainShared));

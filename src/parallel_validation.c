@@ -277,7 +277,7 @@ UnkdValidateParallel(const Trainer *t, UnkdValidationPass pass, UnkdValidationSu
 		return false;
 
 	pcxt = UnkdParallelCreate("unkd_validation_worker_main", n_workers,
-							  sizeof(ValShared), &arrays);
+							  sizeof(ValShared), &arrays, false);
 	if (pcxt == NULL)
 		return false;			/* no dynamic shared memory: run serially */
 

@@ -31,12 +31,15 @@ UnkdPlannedWorkers(int32 requested)
 
 /*
  * Enter parallel mode and create the context of `entry` for n_workers, its
- * segment sized for a header of header_bytes and the arrays; NULL, parallel
- * mode left again, when no dynamic shared memory can be had
+ * segment sized for a header of header_bytes and the arrays. Without dynamic
+ * shared memory (single-user mode, or none left) PostgreSQL puts the table
+ * of contents in private memory and starts no worker: with private_ok the
+ * caller gets that context and runs all the work itself, otherwise NULL,
+ * parallel mode left again.
  */
 ParallelContext *
 UnkdParallelCreate(const char *entry, int n_workers, Size header_bytes,
-				   const UnkdShmArrays *arrays)
+				   const UnkdShmArrays *arrays, bool private_ok)
 {
 	ParallelContext *pcxt;
 
@@ -46,7 +49,7 @@ UnkdParallelCreate(const char *entry, int n_workers, Size header_bytes,
 	shm_toc_estimate_keys(&pcxt->estimator, 1);
 	UnkdShmEstimate(pcxt, arrays);
 	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
+	if (pcxt->seg == NULL && !private_ok)
 	{
 		DestroyParallelContext(pcxt);
 		ExitParallelMode();

@@ -42,7 +42,7 @@ typedef struct UnkdShmArrays
 
 extern int	UnkdPlannedWorkers(int32 requested);
 extern ParallelContext *UnkdParallelCreate(const char *entry, int n_workers, Size header_bytes,
-										   const UnkdShmArrays *arrays);
+										   const UnkdShmArrays *arrays, bool private_ok);
 extern void UnkdShmInit(UnkdShmArrays *set, uint64 key_base);
 extern void UnkdShmAdd(UnkdShmArrays *set, void **ptr, Size bytes, UnkdShmMode mode);
 extern double UnkdShmBytes(const UnkdShmArrays *set);
