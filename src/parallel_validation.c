@@ -1,8 +1,8 @@
 /*
  * parallel_validation.c
- *	  Early stopping's validation passes (NDCG@20, and the bias figures of
- *	  the best parameters) in parallel workers, as unkd.evaluate's loop is
- *	  in parallel_eval.c.
+ *	  Early stopping's validation passes (NDCG@20 and the bias figures of
+ *	  the same rankings) in parallel workers, as unkd.evaluate's loop is in
+ *	  parallel_eval.c.
  *
  * Each pass gets a fresh ParallelContext: the embeddings change between
  * passes, and a pass scores for seconds where a context costs milliseconds
@@ -49,7 +49,6 @@ typedef struct ValShared
 	pg_atomic_uint32 next_chunk;
 	int32		chunk_users;	/* users per chunk: one score block */
 	int32		n_chunks;
-	UnkdValidationPass pass;
 	int32		dim;
 	int32		n_strata;
 	int32		train_users;
@@ -91,7 +90,7 @@ ListArrays(const ValShared *sh, ValArrays *arr, UnkdShmArrays *set)
 
 /* Fill the header from the leader's run */
 static void
-InitShared(ValShared *sh, const Trainer *t, UnkdValidationPass pass)
+InitShared(ValShared *sh, const Trainer *t)
 {
 	const Validation *val = t->val;
 
@@ -99,7 +98,6 @@ InitShared(ValShared *sh, const Trainer *t, UnkdValidationPass pass)
 	pg_atomic_init_u32(&sh->next_chunk, 0);
 	sh->chunk_users = val->block.max_users;
 	sh->n_chunks = (val->n_users + sh->chunk_users - 1) / sh->chunk_users;
-	sh->pass = pass;
 	sh->dim = t->opt->dim;
 	sh->n_strata = t->bias_strata;
 	sh->train_users = t->data->n_users;
@@ -217,7 +215,7 @@ Participate(const Trainer *t, ValShared *sh, UnkdValidationTerms *terms)
 		if (chunk >= (uint32) sh->n_chunks)
 			break;
 		first = (int32) chunk * sh->chunk_users;
-		UnkdValidationScoreBlock(t, first, sh->pass, terms + first);
+		UnkdValidationScoreBlock(t, first, terms + first);
 	}
 }
 
@@ -229,7 +227,7 @@ SumUsers(const ValShared *sh, const UnkdValidationTerms *terms, UnkdValidationSu
 	{
 		if ((v & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
-		UnkdValidationAddTerms(sums, &terms[v], sh->pass);
+		UnkdValidationAddTerms(sums, &terms[v]);
 	}
 }
 
@@ -254,7 +252,7 @@ ReportTimes(ParallelContext *pcxt, int n_workers, instr_time start, instr_time l
  * worker is to be used (the caller runs the serial pass)
  */
 bool
-UnkdValidateParallel(const Trainer *t, UnkdValidationPass pass, UnkdValidationSums *sums)
+UnkdValidateParallel(const Trainer *t, UnkdValidationSums *sums)
 {
 	ValShared	plan;
 	ValArrays	arr;
@@ -268,7 +266,7 @@ UnkdValidateParallel(const Trainer *t, UnkdValidationPass pass, UnkdValidationSu
 				finished;
 
 	INSTR_TIME_SET_CURRENT(start);
-	InitShared(&plan, t, pass);
+	InitShared(&plan, t);
 	LeaderArrays(t, &arr);
 	ListArrays(&plan, &arr, &arrays);
 	n_workers = ValidationWorkers(t, sizeof(ValShared) + UnkdShmBytes(&arrays),

@@ -429,6 +429,8 @@ Train(Trainer *t)
 	for (int32 epoch = 1; epoch <= opt->epochs; epoch++)
 	{
 		double		ndcg = -1.0;
+		double		head_share;
+		double		tail_recall;
 		bool		time_up;
 
 		if (t->par)
@@ -443,11 +445,13 @@ Train(Trainer *t)
 			instr_time	validation_start;
 
 			INSTR_TIME_SET_CURRENT(validation_start);
-			ndcg = UnkdValidationNdcg(t);
+			ndcg = UnkdValidate(t, &head_share, &tail_recall);
 			t->validation_seconds += SecondsSince(validation_start);
 			if (ndcg > t->best_ndcg)
 			{
 				t->best_ndcg = ndcg;
+				t->validation_head_share = head_share;
+				t->validation_tail_recall = tail_recall;
 				t->best_epoch = epoch;
 				CopyParameters(t, true);
 				stale = 0;
@@ -473,10 +477,7 @@ Train(Trainer *t)
 		}
 	}
 	if (t->val)
-	{
 		CopyParameters(t, false);
-		UnkdValidationBias(t, &t->validation_head_share, &t->validation_tail_recall);
-	}
 	else
 		t->best_epoch = t->epochs_run;
 	t->loop_seconds = SecondsSince(start);

@@ -147,8 +147,7 @@ extern Validation *UnkdLoadValidation(const TrainOptions *opt, const UnkdInterac
 extern Validation *UnkdHoldOutValidation(const UnkdInteractions *all, double fraction,
 										 int64 seed, int32 dim, UnkdInteractions **rest);
 extern void UnkdValidationSize(const Validation *val, int32 *users, int64 *interactions);
-extern void UnkdValidationBias(const Trainer *t, double *head_share, double *tail_recall);
-extern double UnkdValidationNdcg(const Trainer *t);
+extern double UnkdValidate(const Trainer *t, double *head_share, double *tail_recall);
 extern double UnkdValidationBytes(int32 n_items, int32 dim);
 
 #endif							/* UNKD_TRAINER_H */

@@ -1,7 +1,8 @@
 /*
  * validation.c
  *	  Early stopping's measure: NDCG@20 of the current parameters on
- *	  held-out interactions of the training users, training items excluded.
+ *	  held-out interactions of the training users, training items excluded,
+ *	  with the head share and tail recall of the same rankings.
  *	  A pass runs in parallel workers when they pay (parallel_validation.c),
  *	  else here, block by block; both add the same per-user terms in order.
  */
@@ -69,10 +70,9 @@ UnkdValidationBytes(int32 n_items, int32 dim)
 	return UnkdScoreBlockBytes(n_items, dim);
 }
 
-/* Fill user v's terms of the pass from its n_ranked best items in val->ranked */
+/* Fill user v's terms from its n_ranked best items in val->ranked */
 static void
-UserTerms(const Trainer *t, int32 v, int n_ranked, UnkdValidationPass pass,
-		  UnkdValidationTerms *one)
+UserTerms(const Trainer *t, int32 v, int n_ranked, UnkdValidationTerms *one)
 {
 	const Validation *val = t->val;
 	const int32 *held = val->items + val->start[v];
@@ -84,12 +84,8 @@ UserTerms(const Trainer *t, int32 v, int n_ranked, UnkdValidationPass pass,
 				precision;
 
 	memset(one, 0, sizeof(*one));
-	if (pass == UNKD_VALIDATION_NDCG)
-	{
-		UnkdUserMetrics(val->ranked, n_ranked, VALIDATION_K, held, (int) n_held,
-						&recall, &precision, &one->ndcg);
-		return;
-	}
+	UnkdUserMetrics(val->ranked, n_ranked, VALIDATION_K, held, (int) n_held,
+					&recall, &precision, &one->ndcg);
 	for (int k = 0; k < n_ranked; k++)
 		one->head_slots += (t->bias_group[val->ranked[k]] == 0);
 	one->slots = n_ranked;
@@ -122,8 +118,7 @@ UserRow(const Trainer *t, int32 v)
  * items excluded, and fill terms[r] for user first + r
  */
 void
-UnkdValidationScoreBlock(const Trainer *t, int32 first, UnkdValidationPass pass,
-						 UnkdValidationTerms *terms)
+UnkdValidationScoreBlock(const Trainer *t, int32 first, UnkdValidationTerms *terms)
 {
 	const UnkdInteractions *data = t->data;
 	Validation *val = t->val;
@@ -145,7 +140,7 @@ UnkdValidationScoreBlock(const Trainer *t, int32 first, UnkdValidationPass pass,
 								  data->user_items + seen,
 								  data->user_start[u + 1] - seen,
 								  &val->topk, val->ranked, NULL);
-		UserTerms(t, first + r, n_ranked, pass, &terms[r]);
+		UserTerms(t, first + r, n_ranked, &terms[r]);
 	}
 }
 
@@ -154,14 +149,9 @@ UnkdValidationScoreBlock(const Trainer *t, int32 first, UnkdValidationPass pass,
  * through here in validation-user order, so their sums are bit-identical.
  */
 void
-UnkdValidationAddTerms(UnkdValidationSums *sums, const UnkdValidationTerms *one,
-					   UnkdValidationPass pass)
+UnkdValidationAddTerms(UnkdValidationSums *sums, const UnkdValidationTerms *one)
 {
-	if (pass == UNKD_VALIDATION_NDCG)
-	{
-		sums->ndcg += one->ndcg;
-		return;
-	}
+	sums->ndcg += one->ndcg;
 	sums->head_slots += one->head_slots;
 	sums->slots += one->slots;
 	if (!one->has_tail)
@@ -172,7 +162,7 @@ UnkdValidationAddTerms(UnkdValidationSums *sums, const UnkdValidationTerms *one,
 
 /* Rank every validation user block by block in this process, adding in order */
 static void
-RankValidationUsers(const Trainer *t, UnkdValidationPass pass, UnkdValidationSums *sums)
+RankValidationUsers(const Trainer *t, UnkdValidationSums *sums)
 {
 	Validation *val = t->val;
 	int32		block_users = val->block.max_users;
@@ -183,46 +173,33 @@ RankValidationUsers(const Trainer *t, UnkdValidationPass pass, UnkdValidationSum
 		int32		n = Min(block_users, val->n_users - first);
 
 		CHECK_FOR_INTERRUPTS();
-		UnkdValidationScoreBlock(t, first, pass, terms);
+		UnkdValidationScoreBlock(t, first, terms);
 		for (int32 r = 0; r < n; r++)
-			UnkdValidationAddTerms(sums, &terms[r], pass);
+			UnkdValidationAddTerms(sums, &terms[r]);
 	}
 	pfree(terms);
 }
 
-/* One pass: in parallel workers when they pay, else in this process */
-static void
-ValidationPass(const Trainer *t, UnkdValidationPass pass, UnkdValidationSums *sums)
-{
-	memset(sums, 0, sizeof(*sums));
-	if (!UnkdValidateParallel(t, pass, sums))
-		RankValidationUsers(t, pass, sums);
-}
-
-/* Mean NDCG@20 over the validation users, with training items excluded */
-double
-UnkdValidationNdcg(const Trainer *t)
-{
-	UnkdValidationSums sums;
-
-	ValidationPass(t, UNKD_VALIDATION_NDCG, &sums);
-	return sums.ndcg / t->val->n_users;
-}
-
 /*
- * The bias of the current parameters on the validation users: the share of
- * top-20 slots that hold items of the most popular group, and recall@20 on
- * held-out items of the least popular group (over the users who have some),
- * as unkd.evaluate computes them
+ * One pass over the validation users, in parallel workers when they pay,
+ * else in this process: mean NDCG@20 (training items excluded), and the
+ * bias figures of the same rankings: the share of top-20 slots that hold
+ * items of the most popular group, and recall@20 on held-out items of the
+ * least popular group (over the users who have some), as unkd.evaluate
+ * computes them. One pass gives all three, so the best parameters' bias
+ * costs no pass of its own.
  */
-void
-UnkdValidationBias(const Trainer *t, double *head_share, double *tail_recall)
+double
+UnkdValidate(const Trainer *t, double *head_share, double *tail_recall)
 {
 	UnkdValidationSums sums;
 
-	ValidationPass(t, UNKD_VALIDATION_BIAS, &sums);
+	memset(&sums, 0, sizeof(sums));
+	if (!UnkdValidateParallel(t, &sums))
+		RankValidationUsers(t, &sums);
 	*head_share = sums.slots > 0 ? (double) sums.head_slots / sums.slots : 0.0;
 	*tail_recall = sums.tail_users > 0 ? sums.tail_recall / sums.tail_users : 0.0;
+	return sums.ndcg / t->val->n_users;
 }
 
 /* The users validation scores and their held-out interactions */

@@ -24,13 +24,6 @@ struct Validation
 	UnkdSelect	topk;
 };
 
-/* What one pass over the validation users measures */
-typedef enum UnkdValidationPass
-{
-	UNKD_VALIDATION_NDCG,		/* NDCG@20, for early stopping */
-	UNKD_VALIDATION_BIAS		/* head share and tail recall at 20 */
-} UnkdValidationPass;
-
 /* One validation user's terms of the measures */
 typedef struct UnkdValidationTerms
 {
@@ -53,13 +46,10 @@ typedef struct UnkdValidationSums
 
 /* validation.c */
 extern void UnkdValidationInitScratch(Validation *val, int32 n_items, int32 dim);
-extern void UnkdValidationScoreBlock(const Trainer *t, int32 first, UnkdValidationPass pass,
-									 UnkdValidationTerms *terms);
-extern void UnkdValidationAddTerms(UnkdValidationSums *sums, const UnkdValidationTerms *one,
-								   UnkdValidationPass pass);
+extern void UnkdValidationScoreBlock(const Trainer *t, int32 first, UnkdValidationTerms *terms);
+extern void UnkdValidationAddTerms(UnkdValidationSums *sums, const UnkdValidationTerms *one);
 
 /* parallel_validation.c */
-extern bool UnkdValidateParallel(const Trainer *t, UnkdValidationPass pass,
-								 UnkdValidationSums *sums);
+extern bool UnkdValidateParallel(const Trainer *t, UnkdValidationSums *sums);
 
 #endif							/* UNKD_VALIDATION_H */
