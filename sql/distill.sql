@@ -133,6 +133,11 @@ FROM unkd.distill('distill_unkd', 'distill_tr', teacher => 'distill_t', epochs =
 SELECT name, method, cardinality(strata) AS n_strata
 FROM unkd.distill('distill_kd', 'distill_tr', teacher => 'distill_t', n_groups => 1, epochs => 5,
 				  notice_every => 0);
+-- its validation bias figures are taken on 4 popularity groups, as an
+-- UnKD student's: not the whole catalogue as one "head" group
+SELECT (metrics->>'validation_head_share_at_20')::float8 < 1 AS head_share_below_1,
+	   (metrics->>'validation_head_share_at_20')::float8 > 0 AS head_share_above_0
+FROM unkd.models WHERE name = 'distill_kd';
 SELECT name, kind, method, params->>'teacher' AS teacher
 FROM unkd.distill('distill_bpr', 'distill_tr', kd_weight => 0, epochs => 5, validation_fraction => 0,
 				  notice_every => 0);
