@@ -139,7 +139,8 @@ floor_line=$(./bench/out/tight_loop "$BIG_ITEMS" 32 10 200)
 echo "$floor_line"
 floor_p50=$(echo "$floor_line" | sed -E 's/.*p50 ([0-9]+) us.*/\1/')
 psql -X -q -d postgres -v model=bench32 -v n_users="$N_USERS" -f bench/in_server.sql 2>&1 | sed 's/^.*WARNING:  //'
-run_pgbench "recommend $BIG_ITEMS items dim=32" "$OUT/rec32.sql" 1
+cp "$OUT/rec32.sql" "$OUT/rec_big.sql"	# its own log directory, apart from the 100,000-item run's
+run_pgbench "recommend $BIG_ITEMS items dim=32" "$OUT/rec_big.sql" 1
 echo "recommend over $BIG_ITEMS items: pgbench p50 $LAST_P50 us against the in-memory floor $floor_p50 us: $(ratio "$LAST_P50" "$floor_p50")x (target <= 1.5x)"
 echo
 
