@@ -8,7 +8,9 @@ SET client_min_messages = warning;
 SET maintenance_work_mem = '1GB';
 SET max_parallel_workers = 8;
 CREATE TEMP TABLE ml1m_all (user_id int, item_id int);
-\copy ml1m_all FROM :'csv' WITH (FORMAT csv, HEADER)
+-- \copy takes its line literally: build it with the path first
+\set copy_ml1m '\\copy ml1m_all FROM ' :'csv' ' WITH (FORMAT csv, HEADER)'
+:copy_ml1m
 CREATE TABLE pml1m_split AS SELECT * FROM unkd.split('ml1m_all', 0.2, 1);
 CREATE TABLE pml1m_train AS SELECT user_id, item_id FROM pml1m_split WHERE NOT is_test;
 CREATE TABLE pml1m_test AS SELECT user_id, item_id FROM pml1m_split WHERE is_test;
