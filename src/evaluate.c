@@ -134,15 +134,8 @@ LoadEvalData(EvalData *ev, const char *name, Oid test_relid, const char *user_co
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("model \"%s\" has no items", name)));
 	ev->bounds = palloc(sizeof(int64) * n_groups);
-	ev->n_strata = UnkdComputeStrata(model->item_pop, model->n_items, n_groups, ev->bounds);
-	ev->item_group = palloc(sizeof(int32) * Max(model->n_items, 1));
-	for (int32 i = 0; i < model->n_items; i++)
-	{
-		/* up to n_groups comparisons per item */
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		ev->item_group[i] = UnkdGroupOf(model->item_pop[i], ev->bounds, ev->n_strata);
-	}
+	ev->item_group = UnkdItemGroups(model->item_pop, model->n_items, n_groups, ev->bounds,
+									&ev->n_strata);
 
 	item_map = UnkdBuildIdMap(model->item_ids, model->n_items);
 	ev->train_to_model = MapItems(ev->train, item_map);

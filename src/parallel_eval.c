@@ -231,7 +231,7 @@ InitShared(EvalShared *sh, const EvalData *ev, int32 chunk_users)
 /*
  * Workers the evaluation may use: max_parallel_maintenance_workers, fewer
  * when there are fewer chunks or when the segment and the workers' score
- * blocks would pass maintenance_work_mem; 0 inside parallel mode
+ * blocks would pass maintenance_work_mem; none in a parallel worker
  */
 static int
 EvalWorkers(const EvalData *ev, double segment_bytes, int n_chunks)
@@ -243,10 +243,8 @@ EvalWorkers(const EvalData *ev, double segment_bytes, int n_chunks)
 	double		per_worker = UnkdScoreBlockBytes(n_items, ev->model->dim) +
 		(double) n_items * (sizeof(int32) + sizeof(bool));
 	double		budget = (double) maintenance_work_mem * 1024.0;
-	int			n = Min(max_parallel_maintenance_workers, n_chunks - 1);
+	int			n = Min(UnkdPlannedWorkers(-1), n_chunks - 1);
 
-	if (!IsUnderPostmaster || IsInParallelMode())
-		return 0;
 	while (n > 0 && base + n * per_worker > budget)
 		n--;
 	return Max(n, 0);

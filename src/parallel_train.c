@@ -151,9 +151,10 @@ UnkdParallelBytes(const TrainOptions *opt, const UnkdInteractions *data, int n_s
  * and within maintenance_work_mem beside the serial run's own memory
  */
 static int
-PlanSlices(const Trainer *t, double serial_bytes)
+PlanSlices(const Trainer *t)
 {
 	const TrainOptions *opt = t->opt;
+	double		serial_bytes = t->memory_bytes;
 	int			workers = opt->workers;
 	double		budget = (double) maintenance_work_mem * 1024.0;
 
@@ -379,9 +380,9 @@ Advance(Trainer *t, TrainCommand command, int32 round)
  * (the serial loop) otherwise
  */
 TrainParallel *
-UnkdParallelBegin(Trainer *t, double serial_bytes)
+UnkdParallelBegin(Trainer *t)
 {
-	int			n_slices = PlanSlices(t, serial_bytes);
+	int			n_slices = PlanSlices(t);
 	TrainShared proto;
 	TrainParallel *par;
 	ParallelContext *pcxt;
@@ -400,6 +401,7 @@ UnkdParallelBegin(Trainer *t, double serial_bytes)
 	CutSlices(par->sh, t->data, &t->rng);
 	shm_toc_insert(pcxt->toc, TRAIN_KEY_SHARED, par->sh);
 	UnkdShmPublish(pcxt, &par->arrays);
+	t->memory_bytes += UnkdParallelBytes(t->opt, t->data, n_slices);
 	par->phase = BarrierAttach(&par->sh->barrier);
 	t->par = par;
 	LaunchParallelWorkers(pcxt);

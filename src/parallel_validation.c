@@ -22,7 +22,6 @@
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "portability/instr_time.h"
-#include "postmaster/bgworker_internals.h"
 #include "storage/shm_toc.h"
 #include "utils/snapmgr.h"
 
@@ -139,23 +138,6 @@ GatherUserRows(const Trainer *t, float *rows)
 	}
 }
 
-/*
- * Bytes the run holds while it validates: parameters and their best copy,
- * the AdaGrad accumulators, the epoch's pair arrays and the leader's score
- * block, as trainer.c's budget counts them
- */
-static double
-RunBytes(const Trainer *t)
-{
-	double		rows = (double) t->data->n_users + t->data->n_items;
-	double		bytes = 2 * rows * t->opt->dim * sizeof(float);
-
-	if (t->user_acc)
-		bytes += rows * sizeof(float);
-	bytes += (double) t->data->n_pairs * 2 * sizeof(int32);
-	return bytes + UnkdValidationBytes(t->data->n_items, t->opt->dim);
-}
-
 /* Processes the pass's work fills: each with the minimum blocks and work */
 static int
 ProcessesWorthIt(const Trainer *t, int n_chunks)
@@ -171,14 +153,9 @@ ProcessesWorthIt(const Trainer *t, int n_chunks)
  * max_parallel_maintenance_workers), fewer so that every process has
  * enough work to pay for a worker (ProcessesWorthIt), and fewer while the
  * run, the segment and the workers' score blocks would pass
- * maintenance_work_mem.
- *
- * Not UnkdPlannedWorkers: it gives none inside parallel mode, but a
- * parallel epoch loop may keep its own context (and so parallel mode) alive
- * while the leader validates, and the leader may still create a second
- * context then (contexts are listed, EnterParallelMode nests). Only a
- * parallel worker may not launch workers; unkd.train and unkd.distill are
- * PARALLEL UNSAFE, so no parallel query runs them.
+ * maintenance_work_mem. A parallel epoch loop keeps its own context (and
+ * so parallel mode) alive while the leader validates; the leader may still
+ * create this second one (UnkdPlannedWorkers refuses only in a worker).
  */
 static int
 ValidationWorkers(const Trainer *t, double segment_bytes, int n_chunks)
@@ -186,13 +163,12 @@ ValidationWorkers(const Trainer *t, double segment_bytes, int n_chunks)
 	int32		n_items = t->data->n_items;
 	double		per_worker = UnkdValidationBytes(n_items, t->opt->dim) +
 		(double) UnkdSelectCapacity(VALIDATION_K) * sizeof(UnkdScored);
-	double		base = RunBytes(t) + segment_bytes;
+	double		base = t->memory_bytes + segment_bytes;
 	double		budget = (double) maintenance_work_mem * 1024.0;
-	int			n = t->opt->workers < 0 ? max_parallel_maintenance_workers : t->opt->workers;
+	int			n = UnkdPlannedWorkers(t->opt->workers);
 
-	if (!IsUnderPostmaster || IsParallelWorker() || !ActiveSnapshotSet())
+	if (!ActiveSnapshotSet())
 		return 0;
-	n = Min(n, MAX_PARALLEL_WORKER_LIMIT);
 	n = Min(n, ProcessesWorthIt(t, n_chunks) - 1);
 	while (n > 0 && base + n * per_worker > budget)
 		n--;

@@ -216,6 +216,27 @@ UnkdGroupOf(int64 popularity, const int64 *bounds, int n_strata)
 	return n_strata - 1;
 }
 
+/*
+ * Each item's group under the strata of n_groups groups, which are written
+ * to bounds (n_groups entries); sets *n_strata to the groups there are
+ */
+int *
+UnkdItemGroups(const int64 *popularity, int32 n_items, int n_groups, int64 *bounds,
+			   int *n_strata)
+{
+	int		   *group = palloc(Max(n_items, 1) * sizeof(int));
+
+	*n_strata = UnkdComputeStrata(popularity, n_items, n_groups, bounds);
+	for (int32 i = 0; i < n_items; i++)
+	{
+		/* up to n_groups comparisons per item */
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		group[i] = UnkdGroupOf(popularity[i], bounds, *n_strata);
+	}
+	return group;
+}
+
 /* Create an empty aggregate state in the aggregate's memory context */
 static StrataState *
 StrataStateCreate(MemoryContext aggctx)

@@ -16,7 +16,9 @@
 /*
  * Parallel workers a loop is to ask for: `requested`, or when it is negative
  * max_parallel_maintenance_workers (as CREATE INDEX); none outside a
- * postmaster child or inside parallel mode. The caller lowers the count
+ * postmaster child or in a parallel worker. The leader of one context may
+ * create another (validation runs while the epoch loop's workers wait), so
+ * parallel mode itself is no reason for none. The caller lowers the count
  * further to fit its memory budget.
  */
 int
@@ -24,7 +26,7 @@ UnkdPlannedWorkers(int32 requested)
 {
 	int			n = requested < 0 ? max_parallel_maintenance_workers : requested;
 
-	if (!IsUnderPostmaster || IsInParallelMode())
+	if (!IsUnderPostmaster || IsParallelWorker())
 		return 0;
 	return Min(n, MAX_PARALLEL_WORKER_LIMIT);
 }

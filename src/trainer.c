@@ -33,16 +33,8 @@ static double SecondsSince(instr_time start);
 void
 UnkdComputeGroups(Trainer *t, int n_groups)
 {
-	const UnkdInteractions *data = t->all;
-
-	t->n_strata = UnkdComputeStrata(data->item_pop, data->n_items, n_groups, t->strata);
-	t->item_group = palloc(data->n_items * sizeof(int));
-	for (int32 i = 0; i < data->n_items; i++)
-	{
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		t->item_group[i] = UnkdGroupOf(data->item_pop[i], t->strata, t->n_strata);
-	}
+	t->item_group = UnkdItemGroups(t->all->item_pop, t->all->n_items, n_groups, t->strata,
+								   &t->n_strata);
 }
 
 /*
@@ -62,14 +54,8 @@ ComputeBiasGroups(Trainer *t, int n_groups)
 		t->bias_group = t->item_group;
 		return;
 	}
-	t->bias_strata = UnkdComputeStrata(data->item_pop, data->n_items, TRAIN_STRATA, strata);
-	t->bias_group = palloc(data->n_items * sizeof(int));
-	for (int32 i = 0; i < data->n_items; i++)
-	{
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		t->bias_group[i] = UnkdGroupOf(data->item_pop[i], strata, t->bias_strata);
-	}
+	t->bias_group = UnkdItemGroups(data->item_pop, data->n_items, TRAIN_STRATA, strata,
+								   &t->bias_strata);
 }
 
 /* Everything the run allocates, so it fails before work, not midway; returns the bytes */
@@ -690,7 +676,8 @@ UnkdRunTraining(const TrainOptions *opt, const char *kind, const char *method)
 	if (val)
 		UnkdValidationSize(val, &t.validation_users, &t.validation_interactions);
 	t.n_slices = 1;
-	t.par = UnkdParallelBegin(&t, bytes);
+	t.memory_bytes = bytes;
+	t.par = UnkdParallelBegin(&t);
 	Train(&t);
 	UnkdParallelEnd(&t);
 	/* the activity shows the statement again, not the last epoch */

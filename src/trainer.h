@@ -107,6 +107,7 @@ typedef struct Trainer
 	int32	   *kd_step;		/* [n_users] interactions visited this epoch */
 	Validation *val;
 	TrainParallel *par;			/* NULL: the serial epoch loop */
+	double		memory_bytes;	/* counted against maintenance_work_mem */
 	/* results */
 	double		bpr_loss;
 	double		kd_loss;
@@ -136,7 +137,7 @@ extern void UnkdRunSteps(Trainer *t, const int32 *order, int64 from, int64 to,
 						 UnkdEpochSums *sums);
 
 /* parallel_train.c */
-extern TrainParallel *UnkdParallelBegin(Trainer *t, double serial_bytes);
+extern TrainParallel *UnkdParallelBegin(Trainer *t);
 extern void UnkdParallelEpoch(Trainer *t);
 extern void UnkdParallelEnd(Trainer *t);
 extern double UnkdParallelBytes(const TrainOptions *opt, const UnkdInteractions *data,

@@ -137,6 +137,8 @@ extern void UnkdSplitByTime(FunctionCallInfo fcinfo, Oid relid, double fraction,
 extern int	UnkdComputeStrata(const int64 *popularity, int32 n_items, int n_groups,
 							  int64 *bounds);
 extern int	UnkdGroupOf(int64 popularity, const int64 *bounds, int n_strata);
+extern int *UnkdItemGroups(const int64 *popularity, int32 n_items, int n_groups,
+						   int64 *bounds, int *n_strata);
 extern void UnkdCheckGroups(int n_groups);
 
 /* topk.c: scoring and ranking kernels shared by recommend, evaluate, training */
