@@ -147,7 +147,7 @@ CREATE FUNCTION unkd.distill(
 	user_column text DEFAULT 'user_id',
 	item_column text DEFAULT 'item_id',
 	candidates integer DEFAULT 200,
-	mu double precision DEFAULT 20,
+	mu double precision DEFAULT 30,
 	score_column text DEFAULT 'score',
 	kd_decay double precision DEFAULT 0,
 	group_weight_exponent double precision DEFAULT 0.25,
