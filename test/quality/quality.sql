@@ -87,7 +87,9 @@ $$;
 CREATE FUNCTION quality.refit(role text, fn text, extra jsonb DEFAULT '{}') RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	b quality.runs := quality.best(role);
-	config jsonb := b.config || extra || jsonb_build_object('epochs', greatest(b.best_epoch, 1));
+	-- all training data for the chosen epochs: no internal validation slice
+	config jsonb := b.config || extra || jsonb_build_object('epochs', greatest(b.best_epoch, 1),
+															 'validation_fraction', 0);
 BEGIN
 	EXECUTE format('SELECT 1 FROM unkd.%I(name => %L, interactions => %L, %s)',
 				   fn, 'final_' || role, 'quality.train_full', quality.args(config));
@@ -99,7 +101,8 @@ END $$;
 -- patience stops it). decay is tuned per model size; KD and UnKD use the
 -- student's chosen decay, and their distillation steps are unregularised
 -- (kd_decay 0, as the authors' code). kd_weight is tuned for both
--- distillers; UnKD also tries mu 50 and head-leaning quotas
+-- distillers; KD draws its pairs at the paper's mu 20 (distill's default
+-- is 30 since 0.2.0), UnKD also tries mu 50 and head-leaning quotas
 -- (group_weight_exponent -0.5).
 \set common '"optimizer": "sgd", "lr": 0.02, "epochs": ' :max_epochs ', "seed": 1, "patience": 10, "notice_every": 1000'
 SELECT quality.tune('teacher', 'train', format('{"dim": 100, "decay": %s, %s}', d, :'common')::jsonb)
@@ -110,7 +113,7 @@ FROM unnest(ARRAY[0.01, 0.02, 0.04, 0.08]) d;
 -- the teacher that tuning runs distil from: the chosen one, on the tuning split
 SELECT quality.tune('teacher', 'train', (quality.best('teacher')).config);
 SELECT quality.tune('kd', 'distill',
-	format('{"dim": 10, "teacher": "tune_teacher", "n_groups": 1, "kd_weight": %s, "decay": %s, %s}',
+	format('{"dim": 10, "teacher": "tune_teacher", "n_groups": 1, "kd_weight": %s, "mu": 20, "decay": %s, %s}',
 		   w, (quality.best('student')).config->>'decay', :'common')::jsonb)
 FROM unnest(ARRAY[0.1, 0.25, 0.5, 1.0, 2.0]) w;
 SELECT quality.tune('unkd', 'distill',
