@@ -19,30 +19,18 @@
 SET client_min_messages = warning;
 SET maintenance_work_mem = '2GB';
 
-DROP SCHEMA IF EXISTS distill_grid CASCADE;
-CREATE SCHEMA distill_grid;
+\ir grid_split.sql
 
-CREATE TABLE distill_grid.all_interactions (user_id bigint, item_id bigint);
-\set copy_cmd '\\copy distill_grid.all_interactions FROM ' :'csv' ' CSV HEADER'
-:copy_cmd
-CREATE TABLE distill_grid.split AS SELECT * FROM unkd.split('distill_grid.all_interactions', 0.2, 1);
-CREATE TABLE distill_grid.train_full AS SELECT user_id, item_id FROM distill_grid.split WHERE NOT is_test;
-CREATE TABLE distill_grid.vsplit AS SELECT * FROM unkd.split('distill_grid.train_full', 0.1, 2);
-CREATE TABLE distill_grid.train AS SELECT user_id, item_id FROM distill_grid.vsplit WHERE NOT is_test;
-CREATE TABLE distill_grid.valid AS SELECT user_id, item_id FROM distill_grid.vsplit WHERE is_test;
-CREATE INDEX ON distill_grid.train (user_id);
-ANALYZE distill_grid.train, distill_grid.valid;
-
-SELECT count(*) FROM unkd.train('distill_grid_teacher', 'distill_grid.train', validation => 'distill_grid.valid',
+SELECT count(*) FROM unkd.train('distill_grid_teacher', 'grid.train', validation => 'grid.valid',
 								seed => 1, notice_every => 0, replace => true);
 
-CREATE TABLE distill_grid.runs AS
+CREATE TABLE grid.runs AS
 SELECT 'kd' AS method, *
-FROM unkd.tune('distill_grid_kd', 'distill_grid.train', 'kd', :'kd_grid', 'distill_grid.valid',
+FROM unkd.tune('distill_grid_kd', 'grid.train', 'kd', :'kd_grid', 'grid.valid',
 			   params => '{"teacher": "distill_grid_teacher", "seed": 1}', replace => true)
 UNION ALL
 SELECT 'unkd', *
-FROM unkd.tune('distill_grid_unkd', 'distill_grid.train', 'unkd', :'unkd_grid', 'distill_grid.valid',
+FROM unkd.tune('distill_grid_unkd', 'grid.train', 'unkd', :'unkd_grid', 'grid.valid',
 			   params => '{"teacher": "distill_grid_teacher", "seed": 1}', replace => true);
 
 -- UnKD against KD at the same settings
@@ -53,10 +41,10 @@ SELECT u.config,
 	   round(u.validation_ndcg::numeric, 4) AS unkd_ndcg, round(k.validation_ndcg::numeric, 4) AS kd_ndcg,
 	   round((u.validation_ndcg / k.validation_ndcg)::numeric, 3) AS ndcg_ratio,
 	   round(u.seconds) AS unkd_s, round(k.seconds) AS kd_s
-FROM distill_grid.runs u
-JOIN distill_grid.runs k ON k.method = 'kd' AND k.config = u.config OPERATOR(pg_catalog.-) 'group_weight_exponent'
+FROM grid.runs u
+JOIN grid.runs k ON k.method = 'kd' AND k.config = u.config OPERATOR(pg_catalog.-) 'group_weight_exponent'
 WHERE u.method = 'unkd'
 ORDER BY u.run;
 
 SELECT count(unkd.drop_model(name)) AS models_dropped FROM unkd.models WHERE name LIKE 'distill\_grid\_%';
-DROP SCHEMA distill_grid CASCADE;
+DROP SCHEMA grid CASCADE;

@@ -16,25 +16,13 @@
 SET client_min_messages = warning;
 SET maintenance_work_mem = '2GB';
 
-DROP SCHEMA IF EXISTS train_grid CASCADE;
-CREATE SCHEMA train_grid;
-
-CREATE TABLE train_grid.all_interactions (user_id bigint, item_id bigint);
-\set copy_cmd '\\copy train_grid.all_interactions FROM ' :'csv' ' CSV HEADER'
-:copy_cmd
-CREATE TABLE train_grid.split AS SELECT * FROM unkd.split('train_grid.all_interactions', 0.2, 1);
-CREATE TABLE train_grid.train_full AS SELECT user_id, item_id FROM train_grid.split WHERE NOT is_test;
-CREATE TABLE train_grid.vsplit AS SELECT * FROM unkd.split('train_grid.train_full', 0.1, 2);
-CREATE TABLE train_grid.train AS SELECT user_id, item_id FROM train_grid.vsplit WHERE NOT is_test;
-CREATE TABLE train_grid.valid AS SELECT user_id, item_id FROM train_grid.vsplit WHERE is_test;
-CREATE INDEX ON train_grid.train (user_id);
-ANALYZE train_grid.train, train_grid.valid;
+\ir grid_split.sql
 
 SELECT run, config, round(validation_ndcg::numeric, 4) AS ndcg, round(head_share::numeric, 3) AS head,
 	   round(tail_recall::numeric, 4) AS tail, round(seconds) AS s
-FROM unkd.tune('train_grid_teacher', 'train_grid.train', 'bpr', :'grid', 'train_grid.valid',
+FROM unkd.tune('train_grid_teacher', 'grid.train', 'bpr', :'grid', 'grid.valid',
 			   params => '{"seed": 1}', replace => true)
 ORDER BY run;
 
 SELECT count(unkd.drop_model(name)) AS models_dropped FROM unkd.models WHERE name LIKE 'train\_grid\_%';
-DROP SCHEMA train_grid CASCADE;
+DROP SCHEMA grid CASCADE;
