@@ -32,7 +32,7 @@ if [ ! -d "$DATA_DIR" ]; then
 	exit 0
 fi
 
-# The tuned suite takes half an hour: other work may install other builds
+# The tuned suite takes about 20 minutes: other work may install other builds
 # meanwhile (each data set's session has loaded the library by then). The
 # defaults run keeps the install lock, so every model it times is this build.
 [ $mode = tuned ] && UNKD_RELEASE_LOCK=1
