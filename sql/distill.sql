@@ -123,11 +123,13 @@ SELECT bool_and(p.better_item = (SELECT s.item_id FROM distill_small s WHERE s.i
 								  ORDER BY s.item_id OFFSET p.better_rank LIMIT 1)) AS ranks_exact
 FROM distill_small_p p;
 
--- students: UnKD (n_groups >= 2), standard KD (n_groups = 1), plain BPR
+-- students: UnKD (n_groups >= 2), standard KD (n_groups = 1), plain BPR;
+-- the stored params record the defaults (students: lr 0.2, decay 0.003)
 SELECT name, kind, method, dim, cardinality(strata) AS n_strata,
 	   params->>'teacher' AS teacher, params->>'n_groups' AS n_groups,
 	   params->>'samples' AS samples, params->>'kd_weight' AS kd_weight,
-	   params->>'candidates' AS candidates, params->>'mu' AS mu, params->>'seed' AS seed
+	   params->>'candidates' AS candidates, params->>'mu' AS mu, params->>'seed' AS seed,
+	   params->>'lr' AS lr, params->>'decay' AS decay
 FROM unkd.distill('distill_unkd', 'distill_tr', teacher => 'distill_t', epochs => 5,
 				  validation_fraction => 0, notice_every => 0);
 SELECT name, method, cardinality(strata) AS n_strata
