@@ -189,7 +189,24 @@ SELECT count(*) FILTER (WHERE a.embedding <> b.embedding) > 0 AS kd_decay_change
 FROM unkd.item_embeddings a JOIN unkd.item_embeddings b USING (item_id)
 WHERE a.model = 'distill_unkd' AND b.model = 'distill_kdd';
 
+-- a NULL lr or decay follows the optimizer: SGD keeps 0.1.0's 0.05 and 0.01
+-- (AdaGrad's 0.2 diverges under plain SGD); an explicit value is kept
+SELECT params->>'optimizer' AS optimizer, params->>'lr' AS lr, params->>'decay' AS decay
+FROM unkd.distill('distill_sgd', 'distill_tr', teacher => 'distill_t', epochs => 5,
+				  optimizer => 'sgd', validation_fraction => 0, notice_every => 0);
+SELECT params->>'lr' AS lr, params->>'decay' AS decay
+FROM unkd.distill('distill_sgd', 'distill_tr', teacher => 'distill_t', epochs => 5,
+				  optimizer => 'sgd', lr => 0.02, decay => NULL, validation_fraction => 0,
+				  notice_every => 0, replace => true);
+SELECT params->>'lr' AS lr, params->>'decay' AS decay
+FROM unkd.distill('distill_sgd', 'distill_tr', teacher => 'distill_t', epochs => 5,
+				  lr => NULL, decay => 0.02, validation_fraction => 0, notice_every => 0,
+				  replace => true);
+SELECT unkd.drop_model('distill_sgd');
+
 -- bad input
+SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_t', lr => 'NaN')$$);
+SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_t', decay => -1)$$);
 SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_t', kd_decay => -1)$$);
 SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_t', kd_decay => NULL)$$);
 SELECT pg_temp.err($$SELECT unkd.distill('x', 'distill_tr', teacher => 'distill_t', group_weight_exponent => 11)$$);
