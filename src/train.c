@@ -20,7 +20,7 @@
 #include "keys.h"
 #include "trainer.h"
 
-/* a student's step when its lr or decay is NULL (StudentStepDefaults) */
+/* a student's step when its lr or decay is NULL (StepArgs) */
 #define STUDENT_ADAGRAD_LR		0.2
 #define STUDENT_ADAGRAD_DECAY	0.003
 #define STUDENT_SGD_LR			0.05
@@ -323,39 +323,59 @@ OptimizerArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_optimizer)
 }
 
 /*
- * Options shared by both entry points, from their argument positions; with
- * step_by_optimizer lr and decay may be NULL (see StudentStepDefaults)
+ * Options shared by both entry points, from their argument positions (lr
+ * and decay at a_lr and a_lr + 1 are StepArgs')
  */
 static void
 CommonArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_dim, int a_epochs,
-		   int a_seed, int a_lr, bool step_by_optimizer)
+		   int a_seed, int a_lr)
 {
-	static const char *const options[] = {"lr", "decay", "init_std", NULL, "eval_every",
+	static const char *const options[] = {"init_std", NULL, "eval_every",
 	"patience", "notice_every", "user_column", "item_column"};
+	int			a_first = a_lr + 2;
 
 	CheckNotNull(fcinfo, 0, "name");
 	CheckNotNull(fcinfo, 1, "interactions");
 	CheckNotNull(fcinfo, a_dim, "dim");
 	CheckNotNull(fcinfo, a_epochs, "epochs");
 	CheckNotNull(fcinfo, a_seed, "seed");
-	for (int k = step_by_optimizer ? 2 : 0; k < lengthof(options); k++)
+	for (int k = 0; k < lengthof(options); k++)
 		if (options[k] != NULL) /* validation may be NULL */
-			CheckNotNull(fcinfo, a_lr + k, options[k]);
+			CheckNotNull(fcinfo, a_first + k, options[k]);
 	opt->name = ArgText(fcinfo, 0);
 	opt->interactions = PG_GETARG_OID(1);
 	opt->dim = PG_GETARG_INT32(a_dim);
 	opt->epochs = PG_GETARG_INT32(a_epochs);
 	opt->seed = PG_GETARG_INT64(a_seed);
-	/* a NULL is left 0 here, for StudentStepDefaults to replace */
-	opt->lr = PG_ARGISNULL(a_lr) ? 0 : PG_GETARG_FLOAT8(a_lr);
-	opt->decay = PG_ARGISNULL(a_lr + 1) ? 0 : PG_GETARG_FLOAT8(a_lr + 1);
-	opt->init_std = PG_GETARG_FLOAT8(a_lr + 2);
-	opt->validation = PG_ARGISNULL(a_lr + 3) ? InvalidOid : PG_GETARG_OID(a_lr + 3);
-	opt->eval_every = PG_GETARG_INT32(a_lr + 4);
-	opt->patience = PG_GETARG_INT32(a_lr + 5);
-	opt->notice_every = PG_GETARG_INT32(a_lr + 6);
-	opt->user_column = ArgText(fcinfo, a_lr + 7);
-	opt->item_column = ArgText(fcinfo, a_lr + 8);
+	opt->init_std = PG_GETARG_FLOAT8(a_first);
+	opt->validation = PG_ARGISNULL(a_first + 1) ? InvalidOid : PG_GETARG_OID(a_first + 1);
+	opt->eval_every = PG_GETARG_INT32(a_first + 2);
+	opt->patience = PG_GETARG_INT32(a_first + 3);
+	opt->notice_every = PG_GETARG_INT32(a_first + 4);
+	opt->user_column = ArgText(fcinfo, a_first + 5);
+	opt->item_column = ArgText(fcinfo, a_first + 6);
+}
+
+/*
+ * lr and decay, once the optimizer is known. A teacher must name both; a
+ * student's NULL follows its optimizer: AdaGrad steps at 0.2 with decay
+ * 0.003 (chosen on validation, docs/distill.md), SGD at 0.1.0's 0.05 and
+ * 0.01, a step SGD does not diverge at
+ */
+static void
+StepArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_lr, bool student)
+{
+	bool		adagrad = opt->optimizer == UNKD_OPTIMIZER_ADAGRAD;
+
+	if (!student)
+	{
+		CheckNotNull(fcinfo, a_lr, "lr");
+		CheckNotNull(fcinfo, a_lr + 1, "decay");
+	}
+	opt->lr = !PG_ARGISNULL(a_lr) ? PG_GETARG_FLOAT8(a_lr) :
+		adagrad ? STUDENT_ADAGRAD_LR : STUDENT_SGD_LR;
+	opt->decay = !PG_ARGISNULL(a_lr + 1) ? PG_GETARG_FLOAT8(a_lr + 1) :
+		adagrad ? STUDENT_ADAGRAD_DECAY : STUDENT_SGD_DECAY;
 }
 
 /*
@@ -368,28 +388,13 @@ unkd_train(PG_FUNCTION_ARGS)
 {
 	TrainOptions opt = {0};
 
-	CommonArgs(fcinfo, &opt, 2, 3, 4, 5, false);
+	CommonArgs(fcinfo, &opt, 2, 3, 4, 5);
 	StorageArgs(fcinfo, &opt, 14);
 	OptimizerArgs(fcinfo, &opt, 17);
+	StepArgs(fcinfo, &opt, 5, false);
 	CheckTarget(&opt, "unkd.train()", "teacher", "bpr");
 	CheckCommonOptions(&opt);
 	PG_RETURN_DATUM(UnkdRunTraining(&opt, "teacher", "bpr"));
-}
-
-/*
- * A student's lr and decay left NULL follow its optimizer: AdaGrad steps
- * at 0.2 with decay 0.003 (chosen on validation, docs/distill.md), SGD at
- * 0.1.0's 0.05 and 0.01, a step SGD does not diverge at
- */
-static void
-StudentStepDefaults(FunctionCallInfo fcinfo, TrainOptions *opt, int a_lr)
-{
-	bool		adagrad = opt->optimizer == UNKD_OPTIMIZER_ADAGRAD;
-
-	if (PG_ARGISNULL(a_lr))
-		opt->lr = adagrad ? STUDENT_ADAGRAD_LR : STUDENT_SGD_LR;
-	if (PG_ARGISNULL(a_lr + 1))
-		opt->decay = adagrad ? STUDENT_ADAGRAD_DECAY : STUDENT_SGD_DECAY;
 }
 
 /* Distillation arguments after the common ones (positions of unkd.distill) */
@@ -431,11 +436,11 @@ unkd_distill(PG_FUNCTION_ARGS)
 	TrainOptions opt = {0};
 	const char *method;
 
-	CommonArgs(fcinfo, &opt, 4, 8, 9, 10, true);
+	CommonArgs(fcinfo, &opt, 4, 8, 9, 10);
 	DistillArgs(fcinfo, &opt);
 	StorageArgs(fcinfo, &opt, 24);
 	OptimizerArgs(fcinfo, &opt, 27);
-	StudentStepDefaults(fcinfo, &opt, 10);
+	StepArgs(fcinfo, &opt, 10, true);
 	method = opt.kd_weight == 0 ? "bpr" : opt.n_groups == 1 ? "kd" : "unkd";
 	CheckTarget(&opt, "unkd.distill()", "student", method);
 	CheckCommonOptions(&opt);
