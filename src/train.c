@@ -23,6 +23,7 @@
 /* a student's step when its lr or decay is NULL (StepArgs) */
 #define STUDENT_ADAGRAD_LR		0.2
 #define STUDENT_ADAGRAD_DECAY	0.003
+#define PLAIN_STUDENT_ADAGRAD_DECAY	0.01
 #define STUDENT_SGD_LR			0.05
 #define STUDENT_SGD_DECAY		0.01
 
@@ -360,7 +361,9 @@ CommonArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_dim, int a_epochs,
  * lr and decay, once the optimizer is known. A teacher must name both; a
  * student's NULL follows its optimizer: AdaGrad steps at 0.2 with decay
  * 0.003 (chosen on validation, docs/distill.md), SGD at 0.1.0's 0.05 and
- * 0.01, a step SGD does not diverge at
+ * 0.01, a step SGD does not diverge at. A plain student (kd_weight 0) keeps
+ * decay 0.01 under AdaGrad too: without the distillation term, which
+ * regularises, 0.003 overfits (validation, docs/distill.md).
  */
 static void
 StepArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_lr, bool student)
@@ -375,7 +378,8 @@ StepArgs(FunctionCallInfo fcinfo, TrainOptions *opt, int a_lr, bool student)
 	opt->lr = !PG_ARGISNULL(a_lr) ? PG_GETARG_FLOAT8(a_lr) :
 		adagrad ? STUDENT_ADAGRAD_LR : STUDENT_SGD_LR;
 	opt->decay = !PG_ARGISNULL(a_lr + 1) ? PG_GETARG_FLOAT8(a_lr + 1) :
-		adagrad ? STUDENT_ADAGRAD_DECAY : STUDENT_SGD_DECAY;
+		!adagrad ? STUDENT_SGD_DECAY :
+		opt->kd_weight > 0 ? STUDENT_ADAGRAD_DECAY : PLAIN_STUDENT_ADAGRAD_DECAY;
 }
 
 /*
