@@ -79,6 +79,36 @@ SELECT r.workers, r.model,
 FROM vlp.result r JOIN vlp.result s ON s.model = r.model AND s.workers = 0
 WHERE r.workers > 0 ORDER BY r.model, r.workers;
 
+-- a run whose epoch loop is itself parallel (workers => 1) validates in its
+-- own training workers, which wait idle otherwise: the figures are those
+-- unkd.evaluate computes from the kept parameters, and they and the vectors
+-- are the same when no worker can start and the leader scores every block
+SELECT name, metrics->>'workers_launched' AS workers_launched
+FROM unkd.train('vp_tw', 'vlp.train', validation => 'vlp.valid', dim => 64, epochs => 6,
+				eval_every => 2, patience => 100, optimizer => 'sgd', seed => 1, workers => 1,
+				notice_every => 0);
+SELECT vlp.record(1, 'vp_tw');
+SELECT (m.metrics->>'validation_ndcg_at_20')::float8 = e.ndcg AS ndcg_as_evaluate,
+	   (m.metrics->>'validation_head_share_at_20')::float8 = h.share AS head_share_as_evaluate,
+	   (m.metrics->>'validation_tail_recall_at_20')::float8 = t.recall AS tail_recall_as_evaluate
+FROM unkd.models m,
+	 unkd.evaluate('vp_tw', 'vlp.valid', 20, 4) e,
+	 unkd.evaluate('vp_tw', 'vlp.valid', 20, 4) h,
+	 unkd.evaluate('vp_tw', 'vlp.valid', 20, 4) t
+WHERE m.name = 'vp_tw' AND e.group_id IS NULL AND h.group_id = 0 AND t.group_id = 3;
+SET max_parallel_workers = 0;
+SELECT name, metrics->>'workers_launched' AS workers_launched
+FROM unkd.train('vp_tw', 'vlp.train', validation => 'vlp.valid', dim => 64, epochs => 6,
+				eval_every => 2, patience => 100, optimizer => 'sgd', seed => 1, workers => 1,
+				notice_every => 0);
+SET max_parallel_workers = 8;
+SELECT vlp.record(0, 'vp_tw');
+SELECT r.ndcg = s.ndcg AS same_ndcg, r.head_share = s.head_share AS same_head_share,
+	   r.tail_recall = s.tail_recall AS same_tail_recall, r.best_epoch = s.best_epoch AS same_best_epoch,
+	   r.items_md5 = s.items_md5 AS same_items, r.users_md5 = s.users_md5 AS same_users
+FROM vlp.result r JOIN vlp.result s ON s.model = r.model AND s.workers = 0
+WHERE r.model = 'vp_tw' AND r.workers = 1;
+
 -- a timeout during a parallel validation cancels the run (57014) and keeps
 -- the old version serving: 30,000 users with a few interactions each train
 -- in milliseconds, and validating them against 40,000 items takes seconds
@@ -105,5 +135,6 @@ RESET max_parallel_maintenance_workers;
 RESET max_parallel_workers;
 SELECT unkd.drop_model('vp');
 SELECT unkd.drop_model('vp_slice');
+SELECT unkd.drop_model('vp_tw');
 DROP SCHEMA vlp CASCADE;
 RESET search_path;

@@ -17,6 +17,11 @@
  * barrier; the leader writes each phase's command before the barrier that
  * opens it, into the slot of that phase's parity, so a worker that joins
  * late reads the command of the phase it joins.
+ *
+ * Early stopping's validation passes run in the same workers, which wait
+ * idle while the leader validates otherwise: every participant takes blocks
+ * of validation users and writes each user's terms into the user's slot,
+ * and the leader adds them in user order, as the serial pass does.
  */
 #include "unkd.h"
 
@@ -32,6 +37,7 @@
 
 #include "shm_arrays.h"
 #include "trainer.h"
+#include "validation.h"
 
 PGDLLEXPORT void unkd_train_worker_main(dsm_segment *seg, shm_toc *toc);
 
@@ -52,6 +58,7 @@ typedef enum TrainCommand
 	TRAIN_IDLE,					/* wait for the leader */
 	TRAIN_WORK,					/* run slices of one round */
 	TRAIN_MERGE,				/* add the slices' item changes */
+	TRAIN_VALIDATE,				/* score blocks of validation users */
 	TRAIN_STOP					/* leave */
 } TrainCommand;
 
@@ -98,6 +105,12 @@ typedef struct TrainShared
 	int32		n_groups;
 	int32		max_len;
 	bool		group_weight;
+	/* validation, when the run has it */
+	bool		validate;
+	int32		val_users;
+	int64		val_pairs;
+	int32		val_block_users;
+	int32		bias_strata;
 	TrainSlice	slice[MAX_SLICES];
 } TrainShared;
 
@@ -109,6 +122,7 @@ struct TrainParallel
 	UnkdShmArrays arrays;
 	float	   *local_emb;		/* [n_slices * n_items * dim] */
 	float	   *local_acc;		/* [n_slices * n_items], or NULL */
+	UnkdValidationTerms *val_terms; /* [val_users] each user's slot */
 	int			phase;
 };
 
@@ -145,6 +159,31 @@ UnkdParallelBytes(const TrainOptions *opt, const UnkdInteractions *data, int n_s
 }
 
 /*
+ * Bytes the workers add for validation: the slice and the slots in the
+ * segment, and a score block of its own in every worker
+ */
+static double
+ValidationBytes(const Trainer *t, int n_slices)
+{
+	const Validation *val = t->val;
+	double		bytes;
+
+	if (val == NULL)
+		return 0.0;
+	bytes = (double) val->n_users * (sizeof(int32) + sizeof(int64) + sizeof(UnkdValidationTerms));
+	bytes += (double) val->start[val->n_users] * sizeof(int32);
+	bytes += (double) t->data->n_items * sizeof(int);
+	return bytes + (n_slices - 1) * UnkdValidationBytes(t->data->n_items, t->opt->dim);
+}
+
+/* Bytes of a run of n_slices slices beside the serial run's own */
+static double
+RunBytes(const Trainer *t, int n_slices)
+{
+	return UnkdParallelBytes(t->opt, t->data, n_slices) + ValidationBytes(t, n_slices);
+}
+
+/*
  * Slices of the run: 1 + the workers argument when given; otherwise 1 +
  * max_parallel_maintenance_workers, fewer on small inputs (a slice of fewer
  * than MIN_SLICE_PAIRS interactions costs more in merging than it gains)
@@ -161,19 +200,19 @@ PlanSlices(const Trainer *t)
 	/* an explicit count is kept even where no worker can start: it makes the model */
 	if (opt->workers >= 0)
 	{
-		if (workers > 0 && serial_bytes + UnkdParallelBytes(opt, t->data, workers + 1) > budget)
+		if (workers > 0 && serial_bytes + RunBytes(t, workers + 1) > budget)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("training with %d parallel workers needs %.0f MB of memory, maintenance_work_mem is %d MB",
 							workers,
-							ceil((serial_bytes + UnkdParallelBytes(opt, t->data, workers + 1)) / (1024.0 * 1024.0)),
+							ceil((serial_bytes + RunBytes(t, workers + 1)) / (1024.0 * 1024.0)),
 							maintenance_work_mem / 1024),
 					 errhint("Use fewer workers, or increase maintenance_work_mem for this session.")));
 		return Min(workers, MAX_SLICES - 1) + 1;
 	}
 	workers = UnkdPlannedWorkers(-1);
 	workers = Min(workers, (int) Min((int64) MAX_SLICES, t->data->n_pairs / MIN_SLICE_PAIRS) - 1);
-	while (workers > 0 && serial_bytes + UnkdParallelBytes(opt, t->data, workers + 1) > budget)
+	while (workers > 0 && serial_bytes + RunBytes(t, workers + 1) > budget)
 		workers--;
 	return Max(workers, 0) + 1;
 }
@@ -236,6 +275,14 @@ TrainArrays(Trainer *t, TrainParallel *par, TrainShared *sh, UnkdShmArrays *set)
 		UNKD_SHM_ADD(set, t->kd_count, sh->n_users, int32, UNKD_SHM_SHARED);
 		UNKD_SHM_ADD(set, t->kd_step, sh->n_users, int32, UNKD_SHM_SHARED);
 	}
+	if (sh->validate)
+	{
+		UNKD_SHM_ADD(set, t->val->user, sh->val_users, int32, UNKD_SHM_IN);
+		UNKD_SHM_ADD(set, t->val->start, (Size) sh->val_users + 1, int64, UNKD_SHM_IN);
+		UNKD_SHM_ADD(set, t->val->items, sh->val_pairs, int32, UNKD_SHM_IN);
+		UNKD_SHM_ADD(set, t->bias_group, items, int, UNKD_SHM_IN);
+		UNKD_SHM_ADD(set, par->val_terms, sh->val_users, UnkdValidationTerms, UNKD_SHM_OUT);
+	}
 }
 
 /* Fill the scalars from the leader's trainer */
@@ -264,6 +311,14 @@ InitShared(TrainShared *sh, const Trainer *t, int n_slices)
 		sh->n_groups = t->cand->n_groups;
 		sh->max_len = t->cand->max_len;
 		sh->group_weight = t->cand->group_weight != NULL;
+	}
+	sh->validate = t->val != NULL;
+	if (sh->validate)
+	{
+		sh->val_users = t->val->n_users;
+		sh->val_pairs = t->val->start[t->val->n_users];
+		sh->val_block_users = t->val->block.max_users;
+		sh->bias_strata = t->bias_strata;
 	}
 }
 
@@ -326,13 +381,23 @@ MergeRows(float *base, const float *local, int n_slices, Size stride, Size from,
 	}
 }
 
-/* Take slices or merge chunks until none is left */
+/* The units of a phase: slices, merge chunks or blocks of validation users */
+static uint32
+PhaseUnits(const TrainShared *sh, TrainCommand command)
+{
+	if (command == TRAIN_WORK)
+		return (uint32) sh->n_slices;
+	if (command == TRAIN_VALIDATE)
+		return (uint32) ((sh->val_users + sh->val_block_users - 1) / sh->val_block_users);
+	return (uint32) ((sh->n_items + MERGE_CHUNK_ITEMS - 1) / MERGE_CHUNK_ITEMS);
+}
+
+/* Take slices, merge chunks or validation blocks until none is left */
 static void
 Participate(const Trainer *t, TrainParallel *par, TrainPhase *phase)
 {
 	TrainShared *sh = par->sh;
-	uint32		n = phase->command == TRAIN_WORK ? (uint32) sh->n_slices :
-		(uint32) ((sh->n_items + MERGE_CHUNK_ITEMS - 1) / MERGE_CHUNK_ITEMS);
+	uint32		n = PhaseUnits(sh, phase->command);
 
 	for (;;)
 	{
@@ -343,6 +408,12 @@ Participate(const Trainer *t, TrainParallel *par, TrainPhase *phase)
 			break;
 		if (phase->command == TRAIN_WORK)
 			RunSliceRound(t, par, (int) k, phase->round);
+		else if (phase->command == TRAIN_VALIDATE)
+		{
+			int32		first = (int32) k * sh->val_block_users;
+
+			UnkdValidationScoreBlock(t, first, par->val_terms + first);
+		}
 		else
 		{
 			Size		from = (Size) k * MERGE_CHUNK_ITEMS;
@@ -359,7 +430,7 @@ Participate(const Trainer *t, TrainParallel *par, TrainPhase *phase)
 
 /* Leader: set the next phase's command, end this phase, and do its part */
 static void
-Advance(Trainer *t, TrainCommand command, int32 round)
+Advance(const Trainer *t, TrainCommand command, int32 round)
 {
 	TrainParallel *par = t->par;
 	TrainPhase *next = &par->sh->phase[(par->phase + 1) % 2];
@@ -369,7 +440,7 @@ Advance(Trainer *t, TrainCommand command, int32 round)
 	pg_atomic_write_u32(&next->next, 0);
 	BarrierArriveAndWait(&par->sh->barrier, PG_WAIT_EXTENSION);
 	par->phase++;
-	if (command == TRAIN_WORK || command == TRAIN_MERGE)
+	if (command != TRAIN_IDLE && command != TRAIN_STOP)
 		Participate(t, par, next);
 }
 
@@ -401,7 +472,7 @@ UnkdParallelBegin(Trainer *t)
 	CutSlices(par->sh, t->data, &t->rng);
 	shm_toc_insert(pcxt->toc, TRAIN_KEY_SHARED, par->sh);
 	UnkdShmPublish(pcxt, &par->arrays);
-	t->memory_bytes += UnkdParallelBytes(t->opt, t->data, n_slices);
+	t->memory_bytes += RunBytes(t, n_slices);
 	par->phase = BarrierAttach(&par->sh->barrier);
 	t->par = par;
 	LaunchParallelWorkers(pcxt);
@@ -433,6 +504,25 @@ UnkdParallelEpoch(Trainer *t)
 	t->updates += total.updates;
 	t->bpr_loss = total.bpr_loss / t->data->n_pairs;
 	t->kd_loss = total.kd_loss / t->data->n_pairs;
+}
+
+/*
+ * One validation pass in the run's workers, false (sums untouched) when the
+ * run has none: every participant scores blocks of users, the leader then
+ * adds the users' terms in validation order
+ */
+bool
+UnkdValidateInTrainWorkers(const Trainer *t, UnkdValidationSums *sums)
+{
+	TrainParallel *par = t->par;
+
+	if (par == NULL || !par->sh->validate)
+		return false;
+	Advance(t, TRAIN_VALIDATE, 0);
+	Advance(t, TRAIN_IDLE, 0);
+	for (int32 v = 0; v < par->sh->val_users; v++)
+		UnkdValidationAddTerms(sums, &par->val_terms[v]);
+	return true;
 }
 
 /* Stop the workers and take the parameters back into the leader's memory */
@@ -490,8 +580,16 @@ AttachTrainer(shm_toc *toc, TrainShared *sh, Trainer *t, TrainParallel *par)
 		t->cand = cand;
 		UnkdRankSamplerInit(&t->sampler, sh->mu);
 	}
+	if (sh->validate)
+	{
+		t->val = palloc0(sizeof(Validation));
+		t->val->n_users = sh->val_users;
+		t->bias_strata = sh->bias_strata;
+	}
 	TrainArrays(t, par, sh, &par->arrays);
 	UnkdShmAttach(toc, &par->arrays);
+	if (sh->validate)
+		UnkdValidationInitScratch(t->val, sh->n_items, sh->dim);
 }
 
 /*

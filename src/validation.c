@@ -181,8 +181,9 @@ RankValidationUsers(const Trainer *t, UnkdValidationSums *sums)
 }
 
 /*
- * One pass over the validation users, in parallel workers when they pay,
- * else in this process: mean NDCG@20 (training items excluded), and the
+ * One pass over the validation users: in the run's training workers when
+ * it has some (they are started and idle), else in parallel workers of its
+ * own when they pay, else in this process: mean NDCG@20 (training items excluded), and the
  * bias figures of the same rankings: the share of top-20 slots that hold
  * items of the most popular group, and recall@20 on held-out items of the
  * least popular group (over the users who have some), as unkd.evaluate
@@ -195,7 +196,7 @@ UnkdValidate(const Trainer *t, double *head_share, double *tail_recall)
 	UnkdValidationSums sums;
 
 	memset(&sums, 0, sizeof(sums));
-	if (!UnkdValidateParallel(t, &sums))
+	if (!UnkdValidateInTrainWorkers(t, &sums) && !UnkdValidateParallel(t, &sums))
 		RankValidationUsers(t, &sums);
 	*head_share = sums.slots > 0 ? (double) sums.head_slots / sums.slots : 0.0;
 	*tail_recall = sums.tail_users > 0 ? sums.tail_recall / sums.tail_users : 0.0;

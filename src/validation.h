@@ -52,4 +52,7 @@ extern void UnkdValidationAddTerms(UnkdValidationSums *sums, const UnkdValidatio
 /* parallel_validation.c */
 extern bool UnkdValidateParallel(const Trainer *t, UnkdValidationSums *sums);
 
+/* parallel_train.c */
+extern bool UnkdValidateInTrainWorkers(const Trainer *t, UnkdValidationSums *sums);
+
 #endif							/* UNKD_VALIDATION_H */
