@@ -2,7 +2,8 @@
  * parallel_validation.c
  *	  Early stopping's validation passes (NDCG@20 and the bias figures of
  *	  the same rankings) in parallel workers, as unkd.evaluate's loop is in
- *	  parallel_eval.c.
+ *	  parallel_eval.c, for runs whose epoch loop is serial (a parallel run
+ *	  validates in its own training workers, parallel_train.c).
  *
  * Each pass gets a fresh ParallelContext: the embeddings change between
  * passes, and a pass scores for seconds where a context costs milliseconds
