@@ -150,7 +150,7 @@ CREATE FUNCTION unkd.distill(
 	mu double precision DEFAULT 30,
 	score_column text DEFAULT 'score',
 	kd_decay double precision DEFAULT 0,
-	group_weight_exponent double precision DEFAULT 0.25,
+	group_weight_exponent double precision DEFAULT 0.1,
 	seen regclass DEFAULT NULL,
 	replace boolean DEFAULT false,
 	time_limit interval DEFAULT NULL,

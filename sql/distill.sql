@@ -183,7 +183,8 @@ FROM (SELECT user_id, count(*) AS n
 							  group_weight_exponent => 1) GROUP BY 1) s;
 
 -- kd_decay (default 0: distillation pairs unregularised, as the reference
--- code) is recorded and changes training
+-- code) is recorded and changes training; group_weight_exponent defaults to
+-- 0.1 (quotas leaning slightly to the tail)
 SELECT params->>'kd_decay' AS kd_decay, params->>'group_weight_exponent' AS group_weight_exponent
 FROM unkd.distill('distill_kdd', 'distill_tr', teacher => 'distill_t', epochs => 5,
 				  notice_every => 0, kd_decay => 0.01);
