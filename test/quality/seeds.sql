@@ -14,39 +14,33 @@
 SET client_min_messages = warning;
 SET maintenance_work_mem = '2GB';
 
-DROP SCHEMA IF EXISTS seeds CASCADE;
-CREATE SCHEMA seeds;
+-- the quality suite's split (grid_split.sql): grid.train_full and its test part
+\ir grid_split.sql
+CREATE TABLE grid.test AS SELECT user_id, item_id FROM grid.split WHERE is_test;
+CREATE INDEX ON grid.train_full (user_id);
+ANALYZE grid.train_full, grid.test;
 
-CREATE TABLE seeds.all_interactions (user_id bigint, item_id bigint);
-\set copy_cmd '\\copy seeds.all_interactions FROM ' :'csv' ' CSV HEADER'
-:copy_cmd
-CREATE TABLE seeds.split AS SELECT * FROM unkd.split('seeds.all_interactions', 0.2, 1);
-CREATE TABLE seeds.train AS SELECT user_id, item_id FROM seeds.split WHERE NOT is_test;
-CREATE TABLE seeds.test AS SELECT user_id, item_id FROM seeds.split WHERE is_test;
-CREATE INDEX ON seeds.train (user_id);
-ANALYZE seeds.train, seeds.test;
-
-CREATE TABLE seeds.results (seed int, role text, group_id int, share float8, recall float8,
+CREATE TABLE grid.results (seed int, role text, group_id int, share float8, recall float8,
 							ndcg float8);
 
 -- one seed's three models, evaluated on test
-CREATE PROCEDURE seeds.run(s int) LANGUAGE plpgsql AS $$
+CREATE PROCEDURE grid.run(s int) LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM unkd.train('seeds_teacher', 'seeds.train', seed => s, notice_every => 0, replace => true);
-	PERFORM unkd.distill('seeds_kd', 'seeds.train', teacher => 'seeds_teacher', n_groups => 1,
+	PERFORM unkd.train('seeds_teacher', 'grid.train_full', seed => s, notice_every => 0, replace => true);
+	PERFORM unkd.distill('seeds_kd', 'grid.train_full', teacher => 'seeds_teacher', n_groups => 1,
 						 seed => s, notice_every => 0, replace => true);
-	PERFORM unkd.distill('seeds_unkd', 'seeds.train', teacher => 'seeds_teacher', seed => s,
+	PERFORM unkd.distill('seeds_unkd', 'grid.train_full', teacher => 'seeds_teacher', seed => s,
 						 notice_every => 0, replace => true);
-	INSERT INTO seeds.results
+	INSERT INTO grid.results
 	SELECT s, r.role, e.group_id, e.share, e.recall, e.ndcg
 	FROM unnest(ARRAY['teacher', 'kd', 'unkd']) r(role),
-		 LATERAL unkd.evaluate('seeds_' || r.role, 'seeds.test', 20, 4) e;
+		 LATERAL unkd.evaluate('seeds_' || r.role, 'grid.test', 20, 4) e;
 END $$;
 
-SELECT format('CALL seeds.run(%s)', s) FROM generate_series(0, :seeds - 1) s \gexec
+SELECT format('CALL grid.run(%s)', s) FROM generate_series(0, :seeds - 1) s \gexec
 
 -- UnKD against KD per seed
-CREATE VIEW seeds.ratios AS
+CREATE VIEW grid.ratios AS
 SELECT seed,
 	   max(ndcg) FILTER (WHERE role = 'teacher' AND group_id IS NULL) AS teacher_ndcg,
 	   max(share) FILTER (WHERE role = 'unkd' AND group_id = 0) /
@@ -55,7 +49,7 @@ SELECT seed,
 	   max(recall) FILTER (WHERE role = 'kd' AND group_id = 3) AS tail_ratio,
 	   max(ndcg) FILTER (WHERE role = 'unkd' AND group_id IS NULL) /
 	   max(ndcg) FILTER (WHERE role = 'kd' AND group_id IS NULL) AS ndcg_ratio
-FROM seeds.results GROUP BY seed;
+FROM grid.results GROUP BY seed;
 
 SELECT seed, round(teacher_ndcg::numeric, 4) AS teacher_ndcg20,
 	   round(head_ratio::numeric, 3) AS head_unkd_over_kd,
@@ -63,14 +57,14 @@ SELECT seed, round(teacher_ndcg::numeric, 4) AS teacher_ndcg20,
 	   round(ndcg_ratio::numeric, 3) AS ndcg20_unkd_over_kd,
 	   head_ratio < 1 AND tail_ratio > 1 AND ndcg_ratio >= 0.97 AS rule_met,
 	   head_ratio <= 0.85 AND tail_ratio > 1 AND ndcg_ratio >= 0.97 AS target_met
-FROM seeds.ratios ORDER BY seed;
+FROM grid.ratios ORDER BY seed;
 
 SELECT count(*) AS seeds,
 	   round(min(head_ratio)::numeric, 3) || ' .. ' || round(max(head_ratio)::numeric, 3) AS head_ratio_range,
 	   round(min(tail_ratio)::numeric, 2) || ' .. ' || round(max(tail_ratio)::numeric, 2) AS tail_ratio_range,
 	   round(min(ndcg_ratio)::numeric, 3) || ' .. ' || round(max(ndcg_ratio)::numeric, 3) AS ndcg_ratio_range,
 	   round(min(teacher_ndcg)::numeric, 4) || ' .. ' || round(max(teacher_ndcg)::numeric, 4) AS teacher_ndcg_range
-FROM seeds.ratios;
+FROM grid.ratios;
 
 SELECT count(unkd.drop_model(name)) AS models_dropped FROM unkd.models WHERE name LIKE 'seeds\_%';
-DROP SCHEMA seeds CASCADE;
+DROP SCHEMA grid CASCADE;
