@@ -1,7 +1,8 @@
 -- The validation split of the grid scripts (distill_grid.sql, train_grid.sql,
--- distill_seeds.sql; seeds.sql uses its 80/20 part), included with \ir: the quality suite's 80/20 split (unkd.split seed 1) and a
--- further 10% of the training data (seed 2) as grid.valid, the rest as
--- grid.train. Variable: csv (path of interactions.csv).
+-- distill_seeds.sql; seeds.sql uses its 80/20 part), included with \ir: the
+-- quality suite's 80/20 split (unkd.split seed 1) and a further 10% of the
+-- training data (seed 2) as grid.valid, the rest as grid.train. Variable:
+-- csv (path of interactions.csv).
 DROP SCHEMA IF EXISTS grid CASCADE;
 CREATE SCHEMA grid;
 
