@@ -520,8 +520,7 @@ UnkdValidateInTrainWorkers(const Trainer *t, UnkdValidationSums *sums)
 		return false;
 	Advance(t, TRAIN_VALIDATE, 0);
 	Advance(t, TRAIN_IDLE, 0);
-	for (int32 v = 0; v < par->sh->val_users; v++)
-		UnkdValidationAddTerms(sums, &par->val_terms[v]);
+	UnkdValidationAddAll(sums, par->val_terms, par->sh->val_users);
 	return true;
 }
 

@@ -196,18 +196,6 @@ Participate(const Trainer *t, ValShared *sh, UnkdValidationTerms *terms)
 	}
 }
 
-/* Add the users' terms in validation-user order, as the serial pass does */
-static void
-SumUsers(const ValShared *sh, const UnkdValidationTerms *terms, UnkdValidationSums *sums)
-{
-	for (int32 v = 0; v < sh->val_users; v++)
-	{
-		if ((v & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		UnkdValidationAddTerms(sums, &terms[v]);
-	}
-}
-
 /* The pass's costs at DEBUG1: set-up (segment, copies, launch) and waits */
 static void
 ReportTimes(ParallelContext *pcxt, int n_workers, instr_time start, instr_time launched,
@@ -268,7 +256,7 @@ UnkdValidateParallel(const Trainer *t, UnkdValidationSums *sums)
 	Participate(t, sh, arr.terms);
 	INSTR_TIME_SET_CURRENT(participated);
 	WaitForParallelWorkersToFinish(pcxt);
-	SumUsers(sh, arr.terms, sums);
+	UnkdValidationAddAll(sums, arr.terms, sh->val_users);
 	INSTR_TIME_SET_CURRENT(finished);
 	ReportTimes(pcxt, n_workers, start, launched, participated, finished);
 

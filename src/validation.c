@@ -148,8 +148,8 @@ UnkdValidationScoreBlock(const Trainer *t, int32 first, UnkdValidationTerms *ter
  * Add one user's terms to the sums. Serial and parallel passes both add
  * through here in validation-user order, so their sums are bit-identical.
  */
-void
-UnkdValidationAddTerms(UnkdValidationSums *sums, const UnkdValidationTerms *one)
+static void
+AddTerms(UnkdValidationSums *sums, const UnkdValidationTerms *one)
 {
 	sums->ndcg += one->ndcg;
 	sums->head_slots += one->head_slots;
@@ -158,6 +158,18 @@ UnkdValidationAddTerms(UnkdValidationSums *sums, const UnkdValidationTerms *one)
 		return;
 	sums->tail_recall += one->tail_recall;
 	sums->tail_users++;
+}
+
+/* Add n users' terms to the sums in validation-user order */
+void
+UnkdValidationAddAll(UnkdValidationSums *sums, const UnkdValidationTerms *terms, int32 n)
+{
+	for (int32 v = 0; v < n; v++)
+	{
+		if ((v & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		AddTerms(sums, &terms[v]);
+	}
 }
 
 /* Rank every validation user block by block in this process, adding in order */
@@ -170,12 +182,9 @@ RankValidationUsers(const Trainer *t, UnkdValidationSums *sums)
 
 	for (int32 first = 0; first < val->n_users; first += block_users)
 	{
-		int32		n = Min(block_users, val->n_users - first);
-
 		CHECK_FOR_INTERRUPTS();
 		UnkdValidationScoreBlock(t, first, terms);
-		for (int32 r = 0; r < n; r++)
-			UnkdValidationAddTerms(sums, &terms[r]);
+		UnkdValidationAddAll(sums, terms, Min(block_users, val->n_users - first));
 	}
 	pfree(terms);
 }
@@ -183,8 +192,8 @@ RankValidationUsers(const Trainer *t, UnkdValidationSums *sums)
 /*
  * One pass over the validation users: in the run's training workers when
  * it has some (they are started and idle), else in parallel workers of its
- * own when they pay, else in this process: mean NDCG@20 (training items excluded), and the
- * bias figures of the same rankings: the share of top-20 slots that hold
+ * own when they pay, else in this process: mean NDCG@20 (training items
+ * excluded), and the bias figures of the same rankings: the share of top-20 slots that hold
  * items of the most popular group, and recall@20 on held-out items of the
  * least popular group (over the users who have some), as unkd.evaluate
  * computes them. One pass gives all three, so the best parameters' bias

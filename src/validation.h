@@ -47,7 +47,8 @@ typedef struct UnkdValidationSums
 /* validation.c */
 extern void UnkdValidationInitScratch(Validation *val, int32 n_items, int32 dim);
 extern void UnkdValidationScoreBlock(const Trainer *t, int32 first, UnkdValidationTerms *terms);
-extern void UnkdValidationAddTerms(UnkdValidationSums *sums, const UnkdValidationTerms *one);
+extern void UnkdValidationAddAll(UnkdValidationSums *sums, const UnkdValidationTerms *terms,
+								 int32 n);
 
 /* parallel_validation.c */
 extern bool UnkdValidateParallel(const Trainer *t, UnkdValidationSums *sums);
